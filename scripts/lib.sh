@@ -1,0 +1,126 @@
+# Shared shell functions of the test, demo and benchmark commands: installing
+# what is missing, building the extension, and running a throwaway
+# PostgreSQL cluster and the ThreatStream simulator on loopback.
+#
+# Source it; it defines functions only.  Every process it starts is recorded
+# in $WORK and stopped by cleanup, which callers install as an EXIT trap.
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED=${SHARED:-$(cd "$REPO/.." && pwd)/shared}
+
+# Print a progress line
+say() { printf '== %s\n' "$*" >&2; }
+
+# Install the build and run dependencies with apt-get when they are missing
+ensure_deps() {
+	local missing=()
+	local pkg
+	for pkg in postgresql-15 postgresql-server-dev-15 \
+		libcurl4-openssl-dev libssl-dev python3 openssl make gcc "$@"; do
+		dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		say "installing ${missing[*]}"
+		if [ "$(id -u)" -eq 0 ]; then
+			DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null ||
+				{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null; }
+		else
+			sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null
+		fi
+	fi
+}
+
+# Build with -Werror and install into the server's directories
+build_install() {
+	say "building and installing anomali_ts"
+	make -C "$REPO" -s PG_CONFIG="$PG_BIN/pg_config" >/dev/null
+	if [ "$(id -u)" -eq 0 ]; then
+		make -C "$REPO" -s install PG_CONFIG="$PG_BIN/pg_config" >/dev/null
+	else
+		sudo make -C "$REPO" -s install PG_CONFIG="$PG_BIN/pg_config" >/dev/null
+	fi
+}
+
+# Run a command as the unprivileged server user when we are root
+as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# A free TCP port on loopback
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Create $WORK, a scratch directory the server user can write
+make_workdir() {
+	WORK=$(mktemp -d /tmp/anomali_ts.XXXXXX)
+	chmod 755 "$WORK"
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK"
+	export WORK
+}
+
+# Start a throwaway cluster in $WORK/pgdata; extra lines of
+# postgresql.conf come on standard input
+start_cluster() {
+	PGPORT=$(free_port)
+	export PGPORT PGHOST="$WORK" PGUSER=postgres PGDATABASE=postgres
+	say "starting a throwaway PostgreSQL 15 cluster on port $PGPORT"
+	as_pg "$PG_BIN/initdb" -D "$WORK/pgdata" -U postgres -A trust --no-sync >/dev/null
+	{
+		echo "port = $PGPORT"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$WORK'"
+		echo "shared_preload_libraries = 'anomali_ts'"
+		echo "fsync = off"
+		cat
+	} | as_pg tee -a "$WORK/pgdata/postgresql.conf" >/dev/null
+	as_pg "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/server.log" -w -t 60 start >/dev/null
+}
+
+# Start the simulator; arguments are NDJSON indicator files.  Sets SIM_URL,
+# SIM_USER and SIM_KEY (a fresh random key) and SIM_ADMIN.
+start_simulator() {
+	local args=()
+	local f
+	for f in "$@"; do args+=(--data "$f"); done
+	SIM_USER=analyst@example.com
+	SIM_KEY=$(openssl rand -hex 20)
+	python3 "$REPO/test/simulator/threatstream_sim.py" --host 127.0.0.1 --port 0 \
+		--port-file "$WORK/sim.port" --user "$SIM_USER:$SIM_KEY" \
+		--log-file "$WORK/sim.log" --control-file "$WORK/sim.control.json" \
+		"${args[@]}" 2>"$WORK/sim.err" &
+	echo $! >"$WORK/sim.pid"
+	local i
+	for i in $(seq 1 100); do
+		[ -s "$WORK/sim.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$WORK/sim.port" ] || { cat "$WORK/sim.err" >&2; return 1; }
+	SIM_PORT=$(cat "$WORK/sim.port")
+	SIM_URL="http://127.0.0.1:$SIM_PORT/api/v2/intelligence/"
+	SIM_ADMIN="http://127.0.0.1:$SIM_PORT/__admin"
+	export SIM_USER SIM_KEY SIM_URL SIM_PORT SIM_ADMIN
+	say "ThreatStream simulator listening on 127.0.0.1:$SIM_PORT"
+}
+
+# Stop everything started above and remove $WORK (unless KEEP_WORK is set)
+cleanup() {
+	[ -n "${WORK:-}" ] || return 0
+	if [ -f "$WORK/sim.pid" ]; then
+		kill "$(cat "$WORK/sim.pid")" 2>/dev/null
+		wait "$(cat "$WORK/sim.pid")" 2>/dev/null
+	fi
+	if [ -f "$WORK/pgdata/postmaster.pid" ]; then
+		as_pg "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 60 stop >/dev/null 2>&1
+	fi
+	if [ -z "${KEEP_WORK:-}" ]; then
+		rm -rf "$WORK"
+	else
+		say "kept $WORK"
+	fi
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine:
+#
+#   bash scripts/test.sh
+#
+# Installs what is missing (apt-get), builds with -Werror, starts a
+# throwaway PostgreSQL 15 cluster and the ThreatStream simulator on
+# 127.0.0.1, runs the simulator's own tests and the pg_regress suite, and
+# stops everything.  Nothing leaves the machine.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ensure_deps
+build_install
+make_workdir
+trap cleanup EXIT
+
+say "simulator self-test"
+python3 "$REPO/test/simulator/test_sim.py" >"$WORK/sim-test.log" 2>&1 ||
+	{ cat "$WORK/sim-test.log" >&2; exit 1; }
+
+python3 "$REPO/test/data/make_fixture.py" >"$WORK/indicators.ndjson"
+start_simulator "$WORK/indicators.ndjson"
+
+start_cluster <<CONF
+anomali_ts.allow_plain_http = on
+anomali_ts.retry_max_wait = 200ms
+log_statement = 'all'
+log_min_messages = 'debug1'
+CONF
+
+export ANOMALI_SIM_URL="$SIM_URL" ANOMALI_SIM_USER="$SIM_USER" ANOMALI_SIM_KEY="$SIM_KEY"
+export ANOMALI_SIM_BASE="http://127.0.0.1:$SIM_PORT" ANOMALI_WORK="$WORK"
+
+say "pg_regress suite"
+rm -rf "$REPO/test/results"
+if ! make -C "$REPO" -s installcheck PG_CONFIG="$PG_BIN/pg_config" \
+	REGRESS_OPTS="--inputdir=test --outputdir=test --host=$WORK --port=$PGPORT --user=postgres"; then
+	[ -f "$REPO/test/results/regression.diffs" ] && head -c 20000 "$REPO/test/results/regression.diffs" >&2
+	KEEP_WORK=1
+	exit 1
+fi
+
+say "checking that the API key never reached the server log"
+if grep -F -q "$SIM_KEY" "$WORK/server.log"; then
+	echo "FAIL: the API key appears in the server log" >&2
+	exit 1
+fi
+say "all tests passed"

@@ -1,0 +1,329 @@
+-- anomali_ts 0.1.0: Anomali ThreatStream IOC enrichment for security events.
+--
+-- Objects live in the anomali_ts schema.  The integration table holds API
+-- keys as pgcrypto ciphertext and is readable by its owner only; every
+-- function that creates, changes or drops integrations or steps is revoked
+-- from PUBLIC and must be granted explicitly.  See README.md, "Security".
+
+\echo Use "CREATE EXTENSION anomali_ts CASCADE" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Integrations
+-------------------------------------------------------------------------------
+
+CREATE TABLE integration (
+	id					serial PRIMARY KEY,
+	title				text NOT NULL UNIQUE CHECK (title <> ''),
+	api_url				text NOT NULL,
+	username			text NOT NULL,
+	api_key_ciphertext	bytea NOT NULL,
+	key_id				integer NOT NULL,
+	ssl_verify			boolean NOT NULL DEFAULT true,
+	created_at			timestamptz NOT NULL DEFAULT now(),
+	updated_at			timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON integration FROM PUBLIC;
+REVOKE ALL ON SEQUENCE integration_id_seq FROM PUBLIC;
+COMMENT ON TABLE integration IS
+	'ThreatStream accounts; api_key_ciphertext is pgp_sym_encrypt output under master key key_id. Owner-only.';
+
+CREATE VIEW integrations AS
+	SELECT id, title, api_url, username, ssl_verify, created_at, updated_at
+	FROM integration;
+REVOKE ALL ON integrations FROM PUBLIC;
+COMMENT ON VIEW integrations IS
+	'Integrations without their keys or ciphertext; safe to grant to operators.';
+
+CREATE FUNCTION anomali_integration_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION anomali_integration_changed() IS
+	'Makes every session forget cached integrations when the table changes.';
+
+CREATE TRIGGER integration_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON integration
+	FOR EACH STATEMENT EXECUTE FUNCTION anomali_integration_changed();
+
+CREATE FUNCTION anomali_create_integration(
+	title text,
+	username text,
+	api_key text,
+	api_url text DEFAULT 'https://api.threatstream.com/api/v2/intelligence/',
+	ssl_verify boolean DEFAULT true,
+	skip_health_check boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_create_integration(text, text, text, text, boolean, boolean) IS
+	'Store a ThreatStream account after a health check; the key is kept only encrypted.';
+
+CREATE FUNCTION anomali_alter_integration(
+	title text,
+	api_url text DEFAULT NULL,
+	username text DEFAULT NULL,
+	ssl_verify boolean DEFAULT NULL,
+	new_title text DEFAULT NULL,
+	skip_health_check boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_alter_integration(text, text, text, boolean, text, boolean) IS
+	'Change the URL, username, TLS verification or title of an integration; NULL keeps a setting.';
+
+CREATE FUNCTION anomali_set_integration_key(
+	title text,
+	api_key text,
+	skip_health_check boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_set_integration_key(text, text, boolean) IS
+	'Replace the API key of an integration after a health check with the new key.';
+
+CREATE FUNCTION anomali_drop_integration(title text, if_exists boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_drop_integration(text, boolean) IS
+	'Remove an integration and its encrypted key.';
+
+CREATE FUNCTION anomali_rotate_master_key() RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_rotate_master_key() IS
+	'Add a new master key and re-encrypt every API key under it; returns the new key id.';
+
+CREATE FUNCTION anomali_purge_master_keys() RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_purge_master_keys() IS
+	'Remove master keys that no integration uses any more; returns how many were removed.';
+
+CREATE FUNCTION anomali_health(
+	title text DEFAULT NULL,
+	OUT title text, OUT api_url text, OUT reachable boolean,
+	OUT credentials_accepted boolean, OUT http_status integer,
+	OUT latency_ms double precision, OUT message text, OUT circuit text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_health(text) IS
+	'Check every integration (or one): reachable, credentials accepted, status, latency. Never raises for a failing remote.';
+
+-------------------------------------------------------------------------------
+-- Enrichment
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION anomali_validate_config(config jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION anomali_validate_config(jsonb) IS
+	'Raise for a bad enrichment configuration or an unknown integration; return it otherwise.';
+
+CREATE FUNCTION anomali_enrich(event jsonb, config jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_enrich(jsonb, jsonb) IS
+	'Enrich one event: extract observables, ask ThreatStream, write verdicts under arcanna.ioc.';
+
+CREATE FUNCTION anomali_classify(value text, OUT type text, OUT observable text,
+								 OUT non_public boolean)
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION anomali_classify(text) IS
+	'How a value is read as an observable: its type, canonical spelling, and whether it is non-public.';
+
+-------------------------------------------------------------------------------
+-- Saved enrichment steps and the trigger
+-------------------------------------------------------------------------------
+
+CREATE TABLE step (
+	name		text PRIMARY KEY CHECK (name <> ''),
+	config		jsonb NOT NULL,
+	enabled		boolean NOT NULL DEFAULT true,
+	strict		boolean NOT NULL DEFAULT false,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON step FROM PUBLIC;
+COMMENT ON TABLE step IS
+	'Saved enrichment steps: a named configuration, enabled or not; strict steps raise instead of recording errors.';
+
+CREATE VIEW steps AS
+	SELECT name, config ->> 'integration' AS integration, config, enabled, strict,
+		   created_at, updated_at
+	FROM step;
+REVOKE ALL ON steps FROM PUBLIC;
+COMMENT ON VIEW steps IS 'Saved enrichment steps.';
+
+CREATE TRIGGER step_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON step
+	FOR EACH STATEMENT EXECUTE FUNCTION anomali_integration_changed();
+
+CREATE FUNCTION anomali_create_step(name text, config jsonb,
+									enabled boolean DEFAULT true,
+									strict boolean DEFAULT false)
+	RETURNS void LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	BEGIN ATOMIC
+		INSERT INTO anomali_ts.step (name, config, enabled, strict)
+		VALUES (name, anomali_ts.anomali_validate_config(config), enabled, strict);
+	END;
+COMMENT ON FUNCTION anomali_create_step(text, jsonb, boolean, boolean) IS
+	'Save a named enrichment step after validating its configuration.';
+
+CREATE FUNCTION anomali_alter_step(name text, config jsonb DEFAULT NULL,
+								   strict boolean DEFAULT NULL)
+	RETURNS void LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE anomali_ts.step s
+	   SET config = coalesce(anomali_ts.anomali_validate_config(anomali_alter_step.config), s.config),
+		   strict = coalesce(anomali_alter_step.strict, s.strict),
+		   updated_at = now()
+	 WHERE s.name = anomali_alter_step.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'enrichment step "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anomali_alter_step(text, jsonb, boolean) IS
+	'Replace the configuration or strictness of a step; NULL keeps it.';
+
+CREATE FUNCTION anomali_set_step_enabled(name text, enabled boolean)
+	RETURNS void LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE anomali_ts.step s
+	   SET enabled = anomali_set_step_enabled.enabled, updated_at = now()
+	 WHERE s.name = anomali_set_step_enabled.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'enrichment step "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anomali_set_step_enabled(text, boolean) IS
+	'Switch a step on or off; its configuration is kept.';
+
+CREATE FUNCTION anomali_enable_step(name text) RETURNS void LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	BEGIN ATOMIC
+		SELECT anomali_ts.anomali_set_step_enabled(name, true);
+	END;
+COMMENT ON FUNCTION anomali_enable_step(text) IS 'Enable a step with the configuration it had.';
+
+CREATE FUNCTION anomali_disable_step(name text) RETURNS void LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	BEGIN ATOMIC
+		SELECT anomali_ts.anomali_set_step_enabled(name, false);
+	END;
+COMMENT ON FUNCTION anomali_disable_step(text) IS
+	'Disable a step: rows pass through untouched; the configuration is kept.';
+
+CREATE FUNCTION anomali_drop_step(name text, if_exists boolean DEFAULT false)
+	RETURNS void LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM anomali_ts.step s WHERE s.name = anomali_drop_step.name;
+	IF NOT FOUND AND NOT if_exists THEN
+		RAISE EXCEPTION 'enrichment step "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anomali_drop_step(text, boolean) IS
+	'Remove a step; triggers still naming it store rows unenriched with a warning.';
+
+CREATE FUNCTION anomali_enrich_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION anomali_enrich_trigger() IS
+	'BEFORE INSERT/UPDATE row trigger: enrich column TG_ARGV[1] with step TG_ARGV[0].';
+
+CREATE FUNCTION anomali_attach_step(tbl regclass, column_name name, step_name text,
+									on_update boolean DEFAULT false)
+	RETURNS text LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	trigger_name name := left('anomali_ts_' || step_name, 63);
+	coltype regtype;
+BEGIN
+	SELECT a.atttypid::regtype INTO coltype
+	  FROM pg_attribute a
+	 WHERE a.attrelid = tbl AND a.attname = column_name AND NOT a.attisdropped;
+	IF coltype IS NULL THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', column_name, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF coltype <> 'jsonb'::regtype THEN
+		RAISE EXCEPTION 'column "%" of relation % is %, not jsonb', column_name, tbl, coltype
+			USING ERRCODE = 'datatype_mismatch';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM anomali_ts.step s WHERE s.name = step_name) THEN
+		RAISE EXCEPTION 'enrichment step "%" does not exist', step_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with anomali_create_step().';
+	END IF;
+	EXECUTE format('CREATE TRIGGER %I BEFORE INSERT%s ON %s FOR EACH ROW '
+				   'EXECUTE FUNCTION anomali_ts.anomali_enrich_trigger(%L, %L)',
+				   trigger_name,
+				   CASE WHEN on_update THEN format(' OR UPDATE OF %I', column_name) ELSE '' END,
+				   tbl, step_name, column_name);
+	RETURN trigger_name;
+END
+$$;
+COMMENT ON FUNCTION anomali_attach_step(regclass, name, text, boolean) IS
+	'Create the enrichment trigger for a step on a jsonb column; returns the trigger name.';
+
+CREATE FUNCTION anomali_detach_step(tbl regclass, step_name text) RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	EXECUTE format('DROP TRIGGER %I ON %s', left('anomali_ts_' || step_name, 63), tbl);
+END
+$$;
+COMMENT ON FUNCTION anomali_detach_step(regclass, text) IS
+	'Drop the enrichment trigger of a step from a table.';
+
+-------------------------------------------------------------------------------
+-- Cache and counters
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION anomali_cache_stats(
+	OUT shared boolean, OUT entries bigint, OUT capacity bigint,
+	OUT hits bigint, OUT misses bigint, OUT stores bigint, OUT evictions bigint)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_cache_stats() IS
+	'Size and hit/miss counters of the lookup cache (shared when preloaded).';
+
+CREATE FUNCTION anomali_cache_clear() RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_cache_clear() IS
+	'Empty the lookup cache and reset its counters; returns entries removed.';
+
+CREATE FUNCTION anomali_cache_contents(
+	OUT integration_id integer, OUT type text, OUT value text,
+	OUT indicators integer, OUT ttl_left_s double precision)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_cache_contents() IS
+	'Live entries of the lookup cache.';
+
+CREATE FUNCTION anomali_session_stats(OUT requests bigint, OUT connections bigint)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_session_stats() IS
+	'HTTP requests sent and connections opened by this session.';
+
+-- Administration is explicit: nothing below is usable by PUBLIC.
+REVOKE ALL ON FUNCTION
+	anomali_create_integration(text, text, text, text, boolean, boolean),
+	anomali_alter_integration(text, text, text, boolean, text, boolean),
+	anomali_set_integration_key(text, text, boolean),
+	anomali_drop_integration(text, boolean),
+	anomali_rotate_master_key(),
+	anomali_purge_master_keys(),
+	anomali_health(text),
+	anomali_validate_config(jsonb),
+	anomali_enrich(jsonb, jsonb),
+	anomali_create_step(text, jsonb, boolean, boolean),
+	anomali_alter_step(text, jsonb, boolean),
+	anomali_set_step_enabled(text, boolean),
+	anomali_enable_step(text),
+	anomali_disable_step(text),
+	anomali_drop_step(text, boolean),
+	anomali_attach_step(regclass, name, text, boolean),
+	anomali_detach_step(regclass, text),
+	anomali_cache_stats(),
+	anomali_cache_clear(),
+	anomali_cache_contents(),
+	anomali_session_stats()
+FROM PUBLIC;

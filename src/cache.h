@@ -1,0 +1,46 @@
+/*
+ * cache.h
+ *		The lookup cache: ThreatStream's answers, kept for a while.
+ *
+ * The cache remembers, per integration and observable, the indicators
+ * ThreatStream returned (including "none") for anomali_ts.cache_ttl.  It
+ * stores indicators, never verdicts, so thresholds apply when the answer is
+ * used; failed lookups are never stored.  With anomali_ts in
+ * shared_preload_libraries the cache lives in shared memory and serves every
+ * connection; otherwise each backend keeps its own.
+ */
+#ifndef ANOMALI_CACHE_H
+#define ANOMALI_CACHE_H
+
+#include "observable.h"
+#include "verdict.h"
+
+typedef struct CacheStats
+{
+	bool		shared;
+	long		entries;
+	long		capacity;
+	long		hits;
+	long		misses;
+	long		stores;
+	long		evictions;
+} CacheStats;
+
+extern void cache_shmem_request(void);
+extern void cache_shmem_startup(void);
+
+/* A fresh cached answer: palloc'd copy of the indicators */
+extern bool cache_get(int integration_id, ObservableClass cls,
+					  const char *value, Indicator **indicators, int *n);
+extern void cache_put(int integration_id, ObservableClass cls,
+					  const char *value, const Indicator *indicators, int n);
+extern void cache_stats(CacheStats *stats);
+extern long cache_clear(void);
+
+/* Visit every entry (for inspection); callback gets seconds left to live */
+typedef void (*CacheVisit) (int integration_id, ObservableClass cls,
+							const char *value, int nindicators,
+							double ttl_left_s, void *ctx);
+extern void cache_scan(CacheVisit visit, void *ctx);
+
+#endif							/* ANOMALI_CACHE_H */

@@ -1,0 +1,60 @@
+/*
+ * created_fields.h
+ *		Writing a step's outcome onto an event under arcanna.ioc.
+ *
+ * This module owns the shape of the created fields (the names existing
+ * decision models and dashboards read) and the rule that a later step adds
+ * to an event's verdict but never clears an earlier malicious one.
+ */
+#ifndef ANOMALI_CREATED_FIELDS_H
+#define ANOMALI_CREATED_FIELDS_H
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#include "config.h"
+#include "verdict.h"
+
+/* What one step concluded about one observable at one path */
+typedef struct ObservableOutcome
+{
+	const char *value;
+	const char *type;			/* observable_class_name() */
+	Verdict		result;
+	const char *reason;			/* for skipped: non_public, unsupported... */
+	const char *error;			/* for error */
+	const ObservableVerdict *verdict;	/* NULL unless looked up */
+	const Indicator *indicators;
+	int			nindicators;
+} ObservableOutcome;
+
+typedef struct PathOutcome
+{
+	const char *path;
+	int			nobservables;
+	ObservableOutcome *observables;
+} PathOutcome;
+
+/* Everything one step wrote about one event */
+typedef struct StepOutcome
+{
+	const EnrichConfig *config;
+	int			npaths;
+	PathOutcome *paths;
+	bool		pending;		/* queued for the background worker */
+	int			observables;	/* unique observables of the event */
+	int			looked_up;
+	int			from_cache;
+	int			malicious;
+	int			not_malicious;
+	int			errors;
+	int			skipped;
+	List	   *raw;			/* response bodies, for save_raw_response */
+} StepOutcome;
+
+extern Jsonb *created_fields_write(Jsonb *event, const StepOutcome *outcome);
+
+/* Values an earlier step found malicious on this event (palloc'd strings) */
+extern List *created_fields_previously_malicious(Jsonb *event);
+
+#endif							/* ANOMALI_CREATED_FIELDS_H */

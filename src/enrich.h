@@ -1,0 +1,47 @@
+/*
+ * enrich.h
+ *		The enrichment step: from events to events with verdicts.
+ *
+ * This module runs a step over a batch of events: it collects the
+ * observables of every event (field_path.c, observable.c), looks up the
+ * unique ones of the whole batch together (lookup.c), applies the verdict
+ * rules once per observable (verdict.c), and writes each event's outcome
+ * (created_fields.c).  One event is a batch of one.
+ */
+#ifndef ANOMALI_ENRICH_H
+#define ANOMALI_ENRICH_H
+
+#include "utils/jsonb.h"
+
+#include "config.h"
+#include "lookup.h"
+
+typedef struct EnrichBatch EnrichBatch;
+
+extern EnrichBatch *enrich_batch_begin(const EnrichConfig *config);
+
+/* Add an event; returns false (and keeps nothing) when it is not an object */
+extern bool enrich_batch_add(EnrichBatch *batch, Jsonb *event);
+
+/* Look up every observable of the batch that needs it */
+extern void enrich_batch_lookup(EnrichBatch *batch);
+
+/* The i-th added event with the step's created fields */
+extern Jsonb *enrich_batch_result(EnrichBatch *batch, int i);
+
+/* The i-th event marked as queued for the background worker */
+extern Jsonb *enrich_batch_pending(EnrichBatch *batch, int i);
+
+/* Requests, cache hits and failures of the batch */
+extern const LookupStats *enrich_batch_stats(EnrichBatch *batch);
+
+/* True when any observable of event i ended as error */
+extern bool enrich_batch_has_error(EnrichBatch *batch, int i);
+
+/* The first error message of event i, or NULL */
+extern const char *enrich_batch_first_error(EnrichBatch *batch, int i);
+
+/* Enrich one event (raises when it is not a JSON object) */
+extern Jsonb *enrich_event(Jsonb *event, const EnrichConfig *config);
+
+#endif							/* ANOMALI_ENRICH_H */
