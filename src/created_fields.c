@@ -326,6 +326,10 @@ write_global(JsonbParseState **st, const StepOutcome *so, Verdict result,
 	if (was_malicious)
 		result = VERDICT_MALICIOUS;
 
+	/* Skipped observables alone say nothing about the event */
+	if (result == VERDICT_SKIPPED)
+		result = VERDICT_UNKNOWN;
+
 	put_key(st, "global");
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 	put_key(st, "result");
@@ -355,8 +359,11 @@ write_global(JsonbParseState **st, const StepOutcome *so, Verdict result,
 	put_int(st, so->errors);
 	put_key(st, "skipped");
 	put_int(st, so->skipped);
-	put_key(st, "pending");
-	put_bool(st, so->pending);
+	if (so->pending)
+	{
+		put_key(st, "pending");
+		put_bool(st, true);
+	}
 	put_key(st, "enriched_at");
 	put_text(st, WJB_VALUE, so->pending ? NULL : now_iso8601());
 

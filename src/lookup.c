@@ -365,7 +365,9 @@ lookup_run(const TsEndpoint *ep, LookupItem *items, int nitems,
 		items[i].nindicators = 0;
 		items[i].indicators = NULL;
 
-		if (cache_get(ep->integration_id, items[i].cls, items[i].value,
+		/* Raw answers are wanted: ask ThreatStream rather than the cache */
+		if (raw == NULL &&
+			cache_get(ep->integration_id, items[i].cls, items[i].value,
 					  &items[i].indicators, &items[i].nindicators))
 		{
 			items[i].ok = true;

@@ -53,7 +53,8 @@ typedef struct LookupStats
 /*
  * Look up items against one endpoint.  raw, when not NULL, receives every
  * response body that parsed as JSON (palloc'd strings), for
- * save_raw_response.
+ * save_raw_response; the cache is then not read (cached answers have no
+ * body), only written.
  */
 extern void lookup_run(const TsEndpoint *endpoint, LookupItem *items,
 					   int nitems, List **raw, LookupStats *stats);

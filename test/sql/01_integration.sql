@@ -1,7 +1,7 @@
 -- Installation, integrations with encrypted keys, and the health check.
 CREATE EXTENSION anomali_ts CASCADE;
 SELECT extname FROM pg_extension WHERE extname IN ('anomali_ts', 'pgcrypto') ORDER BY 1;
-SET search_path = anomali_ts, public;
+SET search_path = public, anomali_ts;
 
 \getenv sim_url ANOMALI_SIM_URL
 \getenv sim_user ANOMALI_SIM_USER

@@ -1,0 +1,91 @@
+-- Saved enrichment steps and the trigger that enriches rows as they arrive.
+SET search_path = public, anomali_ts;
+SET anomali_ts.skip_non_public = off;
+
+-- Steps are validated when saved.
+SELECT anomali_create_step('bad', '{"integration": "Nope", "ioc_fields": "ip"}');
+SELECT anomali_create_step('bad', '{"integration": "Sim", "ioc_fields": "ip", "threshold": 3}');
+SELECT anomali_create_step('ts', '{"integration": "Sim", "display_name": "ThreatStream",
+	"ioc_fields": "source.ip, destination.ip, dns.answers.[*]"}');
+SELECT anomali_create_step('ts', '{"integration": "Sim", "ioc_fields": "ip"}');
+SELECT name, integration, enabled, strict FROM steps;
+
+CREATE TABLE events (id serial PRIMARY KEY, ev jsonb, note text);
+SELECT anomali_attach_step('events', 'ev', 'ts');
+SELECT anomali_attach_step('events', 'note', 'ts');
+SELECT anomali_attach_step('events', 'nope', 'ts');
+SELECT anomali_attach_step('events', 'ev', 'missing');
+
+-- Single-row and multi-row INSERT.
+INSERT INTO events (ev) VALUES ('{"source": {"ip": "198.51.100.7"}, "destination": {"ip": "198.51.100.99"}}');
+INSERT INTO events (ev) VALUES
+	('{"source": {"ip": "198.51.100.9"}}'),
+	('{"dns": {"answers": ["malicious.example.com", "clean.example.org"]}}'),
+	('{"nothing": "here"}'),
+	(NULL);
+-- COPY.
+COPY events (ev) FROM stdin;
+{"destination": {"ip": "2001:db8::1"}}
+{"source": {"ip": "203.0.113.7"}, "destination": {"ip": "203.0.113.7"}}
+\.
+
+SELECT id, ev #>> '{arcanna,ioc,global,result}' AS global,
+       ev #>> '{arcanna,ioc,fields,source.ip,result}' AS source_ip,
+       ev #>> '{arcanna,ioc,fields,destination.ip,result}' AS destination_ip,
+       ev #>> '{arcanna,ioc,fields,dns.answers.[*],result}' AS answers,
+       ev #>> '{arcanna,ioc,global,display_name}' AS display_name
+  FROM events ORDER BY id;
+
+-- Dashboard-style queries work on the stored results.
+SELECT ev #>> '{arcanna,ioc,global,result}' AS result, count(*)
+  FROM events WHERE ev IS NOT NULL GROUP BY 1 ORDER BY 1;
+SELECT o->>'value' AS malicious_observable, count(*)
+  FROM events, jsonb_each(ev->'arcanna'->'ioc'->'fields') f,
+       jsonb_array_elements(f.value->'observables') o
+ WHERE o->>'result' = 'malicious' GROUP BY 1 ORDER BY 1;
+
+-- A disabled step leaves rows untouched; enabling it uses the same configuration.
+SELECT anomali_disable_step('ts');
+INSERT INTO events (ev) VALUES ('{"source": {"ip": "198.51.100.7"}}') RETURNING ev;
+SELECT anomali_enable_step('ts');
+SELECT config->>'display_name' FROM steps WHERE name = 'ts';
+INSERT INTO events (ev) VALUES ('{"source": {"ip": "198.51.100.7"}}')
+	RETURNING ev #>> '{arcanna,ioc,global,result}';
+
+-- Altering the step changes what the next row gets.
+SELECT anomali_alter_step('ts', '{"integration": "Sim", "display_name": "Strict90",
+	"ioc_fields": "source.ip", "confidence_threshold": 95}');
+INSERT INTO events (ev) VALUES ('{"source": {"ip": "198.51.100.7"}}')
+	RETURNING ev #>> '{arcanna,ioc,global,display_name}', ev #>> '{arcanna,ioc,global,result}';
+SELECT anomali_alter_step('nope', '{"integration": "Sim", "ioc_fields": "a"}');
+
+-- A value that is not a JSON object is stored as it is, with a warning.
+INSERT INTO events (ev) VALUES ('[1, 2, 3]') RETURNING ev;
+
+-- Dropping the step: rows are stored unenriched, with a warning.
+SELECT anomali_drop_step('ts');
+INSERT INTO events (ev) VALUES ('{"source": {"ip": "198.51.100.7"}}') RETURNING ev;
+SELECT anomali_drop_step('ts');
+SELECT anomali_drop_step('ts', if_exists => true);
+
+-- A failing remote never fails or loses the insert: the error is recorded.
+SELECT anomali_create_step('down', '{"integration": "Sim500", "ioc_fields": "ip"}');
+CREATE TABLE events2 (id serial, ev jsonb);
+SELECT anomali_attach_step('events2', 'ev', 'down');
+INSERT INTO events2 (ev) VALUES ('{"ip": "198.51.100.7"}'), ('{"ip": "198.51.100.8"}');
+SELECT id, ev #>> '{arcanna,ioc,global,result}' AS global,
+       ev #>> '{arcanna,ioc,fields,ip,observables,0,error}' AS error
+  FROM events2 ORDER BY id;
+-- A strict step raises instead, and the row is not stored.
+SELECT anomali_alter_step('down', strict => true);
+INSERT INTO events2 (ev) VALUES ('{"ip": "198.51.100.7"}');
+SELECT count(*) FROM events2;
+
+-- The trigger can also run on UPDATE, to re-enrich stored rows.
+SELECT anomali_create_step('upd', '{"integration": "Sim", "ioc_fields": "ip"}');
+CREATE TABLE events3 (ev jsonb);
+INSERT INTO events3 VALUES ('{"ip": "198.51.100.7"}');
+SELECT anomali_attach_step('events3', 'ev', 'upd', on_update => true);
+UPDATE events3 SET ev = ev;
+SELECT ev #>> '{arcanna,ioc,global,result}' FROM events3;
+SELECT anomali_detach_step('events3', 'upd');
