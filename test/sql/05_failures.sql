@@ -41,7 +41,7 @@ SELECT f AS integration, r.global, r.error
   LEFT JOIN LATERAL (
 	SELECT ev #>> '{arcanna,ioc,global,result}' AS global,
 	       regexp_replace(ev #>> '{arcanna,ioc,fields,ip,observables,0,error}',
-	                      '\d+ (ms|bytes)', 'N \1', 'g') AS error
+	                      '\d+ (ms|milliseconds|bytes)', 'N \1', 'g') AS error
 	  FROM anomali_enrich('{"ip": "198.51.100.7"}',
 	                      jsonb_build_object('integration', f, 'ioc_fields', 'ip')) ev
   ) r ON true
