@@ -35,7 +35,8 @@ export ANOMALI_SIM_BASE="http://127.0.0.1:$SIM_PORT" ANOMALI_WORK="$WORK"
 say "pg_regress suite"
 rm -rf "$REPO/test/results"
 if ! make -C "$REPO" -s installcheck PG_CONFIG="$PG_BIN/pg_config" \
-	REGRESS_OPTS="--inputdir=test --outputdir=test --host=$WORK --port=$PGPORT --user=postgres"; then
+	REGRESS_OPTS="--inputdir=test --outputdir=test --host=$WORK --port=$PGPORT --user=postgres" \
+	| tee "$WORK/regress.log"; then
 	[ -f "$REPO/test/regression.diffs" ] && head -c 20000 "$REPO/test/regression.diffs" >&2
 	KEEP_WORK=1
 	exit 1
@@ -46,7 +47,7 @@ if grep -F -q "$SIM_KEY" "$WORK/server.log"; then
 	echo "FAIL: the API key appears in the server log" >&2
 	exit 1
 fi
-passed=$(grep -c ' \.\.\. ok' "$REPO/test/regression.out" || true)
-failed=$(grep -c ' \.\.\. FAILED' "$REPO/test/regression.out" || true)
+passed=$(grep -c ' \.\.\. ok' "$WORK/regress.log" || true)
+failed=$(grep -c ' \.\.\. FAILED' "$WORK/regress.log" || true)
 say "all tests passed"
 echo "$passed passed, $failed failed"
