@@ -327,3 +327,50 @@ REVOKE ALL ON FUNCTION
 	anomali_cache_contents(),
 	anomali_session_stats()
 FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Enrichment of stored rows
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION anomali_enrich_batch(tbl regclass, column_name name, step_name text,
+									 after tid, batch_rows integer,
+									 OUT last_ctid tid, OUT rows_seen integer,
+									 OUT rows_enriched integer, OUT observables integer,
+									 OUT requests integer)
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION anomali_enrich_batch(regclass, name, text, tid, integer) IS
+	'Enrich the next batch of stored rows after a ctid, looking up the batch''s unique observables together.';
+
+-- No SET clause: a procedure with one may not COMMIT.
+CREATE PROCEDURE anomali_enrich_table(tbl regclass, column_name name, step_name text,
+									  batch_rows integer DEFAULT 1000)
+	LANGUAGE plpgsql AS $$
+DECLARE
+	pos tid := '(0,0)';
+	b record;
+	seen bigint := 0;
+	enriched bigint := 0;
+	requests bigint := 0;
+	started timestamptz := clock_timestamp();
+	secs double precision;
+BEGIN
+	LOOP
+		SELECT * INTO b
+		  FROM anomali_ts.anomali_enrich_batch(tbl, column_name, step_name, pos, batch_rows);
+		EXIT WHEN b.rows_seen = 0;
+		pos := b.last_ctid;
+		seen := seen + b.rows_seen;
+		enriched := enriched + b.rows_enriched;
+		requests := requests + b.requests;
+		COMMIT;
+		secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
+		RAISE NOTICE 'anomali_ts: % rows read, % enriched, % requests, % rows/s',
+			seen, enriched, requests, round((seen / secs)::numeric);
+	END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE anomali_enrich_table(regclass, name, text, integer) IS
+	'Enrich every stored row of a table with a step, a committed batch at a time; resumable (finished rows are skipped).';
+
+REVOKE ALL ON FUNCTION anomali_enrich_batch(regclass, name, text, tid, integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE anomali_enrich_table(regclass, name, text, integer) FROM PUBLIC;

@@ -437,6 +437,13 @@ enrich_batch_first_error(EnrichBatch *b, int i)
 	return NULL;
 }
 
+/* Unique observables of the batch */
+int
+enrich_batch_observables(EnrichBatch *b)
+{
+	return b->nobservables;
+}
+
 /* Requests, cache hits and failures of the batch */
 const LookupStats *
 enrich_batch_stats(EnrichBatch *b)

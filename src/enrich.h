@@ -35,6 +35,9 @@ extern Jsonb *enrich_batch_pending(EnrichBatch *batch, int i);
 /* Requests, cache hits and failures of the batch */
 extern const LookupStats *enrich_batch_stats(EnrichBatch *batch);
 
+/* Unique observables of the batch */
+extern int	enrich_batch_observables(EnrichBatch *batch);
+
 /* True when any observable of event i ended as error */
 extern bool enrich_batch_has_error(EnrichBatch *batch, int i);
 
