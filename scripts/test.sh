@@ -20,7 +20,7 @@ python3 "$REPO/test/simulator/test_sim.py" >"$WORK/sim-test.log" 2>&1 ||
 	{ cat "$WORK/sim-test.log" >&2; exit 1; }
 
 python3 "$REPO/test/data/make_fixture.py" >"$WORK/indicators.ndjson"
-start_simulator "$WORK/indicators.ndjson"
+start_simulator "$WORK/indicators.ndjson" "$REPO/demo/intel/indicators.ndjson"
 
 start_cluster <<CONF
 anomali_ts.allow_plain_http = on
@@ -30,7 +30,15 @@ log_min_messages = 'debug1'
 CONF
 
 export ANOMALI_SIM_URL="$SIM_URL" ANOMALI_SIM_USER="$SIM_USER" ANOMALI_SIM_KEY="$SIM_KEY"
-export ANOMALI_SIM_BASE="http://127.0.0.1:$SIM_PORT" ANOMALI_WORK="$WORK"
+export ANOMALI_SIM_BASE="http://127.0.0.1:$SIM_PORT" ANOMALI_WORK="$WORK" ANOMALI_REPO="$REPO"
+
+# A slice of the demo's real events (3,000 DNS, 2,000 SSL) and its list of
+# malicious observables, for the test that checks the report's numbers.
+{ { zcat "$REPO/demo/events/zeek-dns.ndjson.gz" || true; } | head -n 3000
+  { zcat "$REPO/demo/events/zeek-ssl.ndjson.gz" || true; } | head -n 2000; } >"$WORK/demo-slice.ndjson"
+python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' \
+	"$REPO/demo/intel/expected-traffic-hits.json" >"$WORK/demo-hits.json"
+chmod a+r "$WORK/demo-slice.ndjson" "$WORK/demo-hits.json"
 
 say "pg_regress suite"
 rm -rf "$REPO/test/results"

@@ -374,3 +374,83 @@ COMMENT ON PROCEDURE anomali_enrich_table(regclass, name, text, integer) IS
 
 REVOKE ALL ON FUNCTION anomali_enrich_batch(regclass, name, text, tid, integer) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE anomali_enrich_table(regclass, name, text, integer) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Reporting views
+-------------------------------------------------------------------------------
+
+-- Creates five views over one event table, named <prefix>_ioc_*, in the
+-- table's schema.  They read only that table, so a dashboard role can be
+-- granted SELECT on them with no access to integrations or keys.
+CREATE FUNCTION anomali_create_report_views(tbl regclass, column_name name,
+											prefix text DEFAULT NULL)
+	RETURNS SETOF text LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	nsp name;
+	rel name;
+	p text;
+	col text := quote_ident(column_name);
+	fields text;
+BEGIN
+	SELECT n.nspname, c.relname INTO nsp, rel
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+	p := coalesce(prefix, rel);
+	fields := format('%s -> ''arcanna'' -> ''ioc''', col);
+
+	-- Events per global result.
+	EXECUTE format($v$CREATE VIEW %I.%I AS
+		SELECT coalesce(%s #>> '{global,result}', 'not_enriched') AS result,
+		       count(*) AS events
+		  FROM %s GROUP BY 1$v$, nsp, p || '_ioc_results', fields, tbl);
+	RETURN NEXT p || '_ioc_results';
+
+	-- One row per malicious observable of each malicious event.
+	EXECUTE format($v$CREATE VIEW %I.%I AS
+		SELECT t.ctid AS row_ctid, f.key AS path, o ->> 'value' AS observable,
+		       o ->> 'type' AS type, (o ->> 'positive_hits')::int AS positive_hits,
+		       (o ->> 'max_confidence')::int AS max_confidence, o ->> 'severity' AS severity,
+		       o -> 'itypes' AS itypes, %s AS event
+		  FROM %s t, jsonb_each(%s -> 'fields') f, jsonb_array_elements(f.value -> 'observables') o
+		 WHERE (%s #>> '{global,is_malicious}')::boolean
+		   AND o ->> 'result' = 'malicious'$v$,
+		nsp, p || '_ioc_malicious', col, tbl, fields, fields);
+	RETURN NEXT p || '_ioc_malicious';
+
+	-- Malicious observables by the number of events they appear in.
+	EXECUTE format($v$CREATE VIEW %I.%I AS
+		SELECT observable, type, count(DISTINCT row_ctid) AS events,
+		       max(max_confidence) AS max_confidence,
+		       array_agg(DISTINCT path ORDER BY path) AS paths
+		  FROM %I.%I GROUP BY observable, type$v$,
+		nsp, p || '_ioc_top_observables', nsp, p || '_ioc_malicious');
+	RETURN NEXT p || '_ioc_top_observables';
+
+	-- Failed lookups by kind of error (numbers folded so kinds group).
+	EXECUTE format($v$CREATE VIEW %I.%I AS
+		SELECT regexp_replace(o ->> 'error', '\d+', 'N', 'g') AS error_kind,
+		       count(*) AS observables, count(DISTINCT t.ctid) AS events
+		  FROM %s t, jsonb_each(%s -> 'fields') f, jsonb_array_elements(f.value -> 'observables') o
+		 WHERE o ->> 'result' = 'error'
+		 GROUP BY 1$v$, nsp, p || '_ioc_errors', tbl, fields);
+	RETURN NEXT p || '_ioc_errors';
+
+	-- Observables seen on events versus lookups the events needed.
+	EXECUTE format($v$CREATE VIEW %I.%I AS
+		SELECT count(*) FILTER (WHERE %s IS NOT NULL) AS events_enriched,
+		       coalesce(sum((%s #>> '{global,observables}')::int), 0) AS observables_seen,
+		       coalesce(sum((%s #>> '{global,skipped}')::int), 0) AS observables_skipped,
+		       coalesce(sum((%s #>> '{global,looked_up}')::int), 0) AS observables_answered,
+		       coalesce(sum((%s #>> '{global,from_cache}')::int), 0) AS answered_from_cache,
+		       coalesce(sum((%s #>> '{global,looked_up}')::int
+		                  - (%s #>> '{global,from_cache}')::int), 0) AS answered_by_threatstream,
+		       coalesce(sum((%s #>> '{global,errors}')::int), 0) AS observables_failed
+		  FROM %s$v$, nsp, p || '_ioc_lookups',
+		fields, fields, fields, fields, fields, fields, fields, fields, tbl);
+	RETURN NEXT p || '_ioc_lookups';
+END
+$$;
+COMMENT ON FUNCTION anomali_create_report_views(regclass, name, text) IS
+	'Create dashboard views <prefix>_ioc_results, _malicious, _top_observables, _errors and _lookups over an event table.';
+REVOKE ALL ON FUNCTION anomali_create_report_views(regclass, name, text) FROM PUBLIC;
