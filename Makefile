@@ -22,3 +22,4 @@ REGRESS = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+include fuzz.mk

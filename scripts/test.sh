@@ -15,6 +15,10 @@ build_install
 make_workdir
 trap cleanup EXIT
 
+say "fuzz regression inputs (classifier and response parser)"
+make -C "$REPO" -s fuzz-regress >"$WORK/fuzz-regress.log" 2>&1 ||
+	{ cat "$WORK/fuzz-regress.log" >&2; exit 1; }
+
 say "simulator self-test"
 python3 "$REPO/test/simulator/test_sim.py" >"$WORK/sim-test.log" 2>&1 ||
 	{ cat "$WORK/sim-test.log" >&2; exit 1; }

@@ -92,7 +92,8 @@ observable_classify(const char *raw, size_t len, char out[OBSERVABLE_MAX_LEN])
 
 /*
  * Undo the usual defanging: "[.]", "(.)", "{.}", "[dot]" become ".", "[:]"
- * becomes ":", and a leading "hxxp"/"hxxps"/"fxp" scheme is restored.
+ * becomes ":", and a leading "hxxp://", "hxxps://" or "fxp://" scheme is
+ * restored.
  * Returns the output length, 0 when it does not fit.
  */
 static size_t
@@ -108,17 +109,6 @@ refang(const char *in, size_t len, char *out, size_t outsz)
 	};
 	size_t		i = 0;
 	size_t		o = 0;
-
-	if (len >= 4 && strncasecmp(in, "hxxp", 4) == 0)
-	{
-		memcpy(out, "http", 4);
-		i = o = 4;
-	}
-	else if (len >= 3 && strncasecmp(in, "fxp", 3) == 0)
-	{
-		memcpy(out, "ftp", 3);
-		i = o = 3;
-	}
 
 	while (i < len)
 	{
@@ -147,6 +137,16 @@ refang(const char *in, size_t len, char *out, size_t outsz)
 		out[o++] = in[i++];
 	}
 	out[o] = '\0';
+
+	/*
+	 * Restore a defanged scheme only where a scheme is: after the brackets
+	 * are undone, so "hxxp[://]" works, and never inside a name such as
+	 * "fxpro.com".
+	 */
+	if (strncasecmp(out, "hxxp://", 7) == 0 || strncasecmp(out, "hxxps://", 8) == 0)
+		memcpy(out, "http", 4);
+	else if (strncasecmp(out, "fxp://", 6) == 0)
+		memcpy(out, "ftp", 3);
 	return o;
 }
 

@@ -95,6 +95,7 @@ put_utf8(char *out, size_t outsz, size_t *n, bool *fits, uint32_t cp)
 	}
 	memcpy(out + *n, tmp, len);
 	*n += len;
+	out[*n] = '\0';
 }
 
 /* Read four hex digits of a \u escape */
@@ -131,7 +132,10 @@ read_string(Reader *r, char *out, size_t outsz, bool *fits)
 {
 	size_t		n = 0;
 
+	/* Keep out terminated at every step, even when parsing fails midway */
 	*fits = true;
+	if (out != NULL && outsz > 0)
+		out[0] = '\0';
 	if (r->p >= r->end || *r->p != '"')
 		return false;
 	r->p++;
@@ -206,6 +210,7 @@ read_string(Reader *r, char *out, size_t outsz, bool *fits)
 			continue;
 		}
 		out[n++] = (char) c;
+		out[n] = '\0';
 	}
 	return false;
 }
@@ -270,7 +275,10 @@ read_int(Reader *r, long long *out, bool *is_int)
 			r->p++;
 	}
 	if (overflow)
+	{
 		*is_int = false;
+		v = 0;					/* never negate a wrapped value */
+	}
 	*out = neg ? -(long long) v : (long long) v;
 	return r->p > start;
 }

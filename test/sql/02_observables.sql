@@ -37,5 +37,11 @@ SELECT v AS input, (anomali_classify(v)).*
 	'host.local',
 	'just-a-word',
 	'',
-	'a b.example.com'
+	'a b.example.com',
+	-- A defanged scheme is restored only where a scheme is.
+	'fxpro.com',
+	'hxxp.example.com',
+	'http://hxxp.com/',
+	'hxxp[://]example[.]com/x',
+	'FXP://files.example.com/a'
   ]) AS v;
