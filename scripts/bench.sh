@@ -120,7 +120,8 @@ measure() {
 	line=$(grep '^RESULT|' "$WORK/out/$label.out" | head -n 1)
 	read -r breq bconn <<<"$before"
 	read -r areq aconn <<<"$after"
-	echo "RUN|${line#RESULT|}|$((areq - breq))|$((aconn - bconn))" >>"$WORK/runs.txt"
+	# The "after" read of the counters opened one connection of its own.
+	echo "RUN|${line#RESULT|}|$((areq - breq))|$((aconn - bconn - 1))" >>"$WORK/runs.txt"
 	if [ -s "$WORK/out/$label.err" ]; then
 		echo "MESSAGES|$label|$(head -c 2000 "$WORK/out/$label.err" | tr '\n' ' ')" >>"$WORK/runs.txt"
 	fi

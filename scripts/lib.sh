@@ -108,13 +108,49 @@ start_simulator() {
 	say "ThreatStream simulator listening on 127.0.0.1:$SIM_PORT"
 }
 
+# Make a throwaway CA and a certificate for 127.0.0.1 signed by it, in
+# $WORK/tls (ca.pem, server.pem, server.key), with the openssl CLI
+make_test_ca() {
+	local d="$WORK/tls"
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=anomali_ts test CA" \
+		-keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$d/ext.cnf"
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/ext.cnf" -out "$d/server.pem" 2>/dev/null
+	chmod 644 "$d"/*.pem
+}
+
+# Start a second simulator serving HTTPS with the test CA's certificate;
+# sets TLS_URL
+start_tls_simulator() {
+	python3 "$REPO/test/simulator/threatstream_sim.py" --host 127.0.0.1 --port 0 \
+		--port-file "$WORK/sim-tls.port" --user "$SIM_USER:$SIM_KEY" \
+		--tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key" \
+		"$@" 2>"$WORK/sim-tls.err" &
+	echo $! >"$WORK/sim-tls.pid"
+	local i
+	for i in $(seq 1 100); do
+		[ -s "$WORK/sim-tls.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$WORK/sim-tls.port" ] || { cat "$WORK/sim-tls.err" >&2; return 1; }
+	TLS_URL="https://127.0.0.1:$(cat "$WORK/sim-tls.port")/api/v2/intelligence/"
+	export TLS_URL
+	say "HTTPS simulator listening on $TLS_URL"
+}
+
 # Stop everything started above and remove $WORK (unless KEEP_WORK is set)
 cleanup() {
 	[ -n "${WORK:-}" ] || return 0
-	if [ -f "$WORK/sim.pid" ]; then
-		kill "$(cat "$WORK/sim.pid")" 2>/dev/null
-		wait "$(cat "$WORK/sim.pid")" 2>/dev/null
-	fi
+	local pidfile
+	for pidfile in "$WORK"/*.pid; do
+		[ -f "$pidfile" ] || continue
+		kill "$(cat "$pidfile")" 2>/dev/null
+		wait "$(cat "$pidfile")" 2>/dev/null
+	done
 	if [ -f "$WORK/pgdata/postmaster.pid" ]; then
 		as_pg "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 60 stop >/dev/null 2>&1
 	fi

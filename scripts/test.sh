@@ -25,6 +25,8 @@ python3 "$REPO/test/simulator/test_sim.py" >"$WORK/sim-test.log" 2>&1 ||
 
 python3 "$REPO/test/data/make_fixture.py" >"$WORK/indicators.ndjson"
 start_simulator "$WORK/indicators.ndjson" "$REPO/demo/intel/indicators.ndjson"
+make_test_ca
+start_tls_simulator --data "$WORK/indicators.ndjson"
 
 start_cluster <<CONF
 anomali_ts.allow_plain_http = on
@@ -34,7 +36,8 @@ log_min_messages = 'debug1'
 CONF
 
 export ANOMALI_SIM_URL="$SIM_URL" ANOMALI_SIM_USER="$SIM_USER" ANOMALI_SIM_KEY="$SIM_KEY"
-export ANOMALI_SIM_BASE="http://127.0.0.1:$SIM_PORT" ANOMALI_WORK="$WORK" ANOMALI_REPO="$REPO"
+export ANOMALI_SIM_BASE="http://127.0.0.1:$SIM_PORT" ANOMALI_WORK="$WORK" ANOMALI_REPO="$REPO" \
+	ANOMALI_TLS_URL="$TLS_URL" ANOMALI_TLS_CA="$WORK/tls/ca.pem"
 
 # A slice of the demo's real events (3,000 DNS, 2,000 SSL) and its list of
 # malicious observables, for the test that checks the report's numbers.
