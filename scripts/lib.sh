@@ -79,7 +79,10 @@ start_cluster() {
 		echo "fsync = off"
 		cat
 	} | as_pg tee -a "$WORK/pgdata/postgresql.conf" >/dev/null
-	as_pg "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/server.log" -w -t 60 start >/dev/null
+	# The server's environment must not carry an API key: debug logging
+	# prints the postmaster's environment
+	as_pg env -u SIM_KEY -u ANOMALI_SIM_KEY -u TS_KEY -u ANOMALI_TS_API_KEY \
+		"$PG_BIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/server.log" -w -t 60 start >/dev/null
 }
 
 # Start the simulator; arguments are NDJSON indicator files.  Sets SIM_URL,

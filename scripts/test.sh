@@ -31,8 +31,11 @@ start_tls_simulator --data "$WORK/indicators.ndjson"
 start_cluster <<CONF
 anomali_ts.allow_plain_http = on
 anomali_ts.retry_max_wait = 200ms
+shared_preload_libraries = 'anomali_ts,pg_stat_statements'
+pg_stat_statements.track = 'all'
 log_statement = 'all'
-log_min_messages = 'debug1'
+log_min_messages = 'debug5'
+log_min_error_statement = 'debug5'
 CONF
 
 export ANOMALI_SIM_URL="$SIM_URL" ANOMALI_SIM_USER="$SIM_USER" ANOMALI_SIM_KEY="$SIM_KEY"
@@ -57,11 +60,27 @@ if ! make -C "$REPO" -s installcheck PG_CONFIG="$PG_BIN/pg_config" \
 	exit 1
 fi
 
-say "checking that the API key never reached the server log"
-if grep -F -q "$SIM_KEY" "$WORK/server.log"; then
-	echo "FAIL: the API key appears in the server log" >&2
-	exit 1
-fi
+say "searching for the clear API key: server log, pg_dump, pg_stat_statements, simulator log"
+psql -X -q -At -d regression -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+	-c "SELECT query FROM pg_stat_statements" >"$WORK/pg_stat_statements.txt"
+pg_dump -d regression >"$WORK/dump.sql"
+for f in server.log dump.sql pg_stat_statements.txt sim.log; do
+	if grep -F -q "$SIM_KEY" "$WORK/$f"; then
+		echo "FAIL: the API key appears in $f" >&2
+		KEEP_WORK=1
+		exit 1
+	fi
+done
+python3 - "$WORK/sim.log" <<'PY'
+import json, sys
+entries = [json.loads(line) for line in open(sys.argv[1])]
+in_url = sum(1 for e in entries if e.get("credentials_in_url"))
+header = sum(1 for e in entries if e.get("auth") == "header")
+print("== simulator saw %d requests: %d with the key in the Authorization header, %d with credentials in the URL"
+      % (len(entries), header, in_url), file=sys.stderr)
+sys.exit(1 if in_url or header == 0 else 0)
+PY
+
 passed=$(grep -c ' \.\.\. ok' "$WORK/regress.log" || true)
 failed=$(grep -c ' \.\.\. FAILED' "$WORK/regress.log" || true)
 say "all tests passed"

@@ -62,6 +62,7 @@ RESET ROLE;
 -- Nothing in the extension's tables or views holds the clear key.
 \getenv sim_key ANOMALI_SIM_KEY
 SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
 SELECT count(*) AS rows_with_clear_key
   FROM (SELECT to_jsonb(i)::text AS t FROM anomali_ts.integration i
         UNION ALL SELECT to_jsonb(s)::text FROM anomali_ts.step s
@@ -70,6 +71,7 @@ SELECT count(*) AS rows_with_clear_key
         UNION ALL SELECT query FROM pg_stat_activity WHERE pid <> pg_backend_pid()) x
  WHERE t LIKE '%' || :'sim_key' || '%';
 RESET log_statement;
+RESET log_min_error_statement;
 
 DROP TABLE alerts CASCADE;
 DROP ROLE pipeline;
