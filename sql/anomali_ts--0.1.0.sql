@@ -292,7 +292,7 @@ COMMENT ON FUNCTION anomali_cache_clear() IS
 	'Empty the lookup cache and reset its counters; returns entries removed.';
 
 CREATE FUNCTION anomali_cache_contents(
-	OUT integration_id integer, OUT type text, OUT value text,
+	OUT database oid, OUT type text, OUT value text,
 	OUT indicators integer, OUT ttl_left_s double precision)
 	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION anomali_cache_contents() IS
@@ -325,7 +325,12 @@ REVOKE ALL ON FUNCTION
 	anomali_cache_stats(),
 	anomali_cache_clear(),
 	anomali_cache_contents(),
-	anomali_session_stats()
+	anomali_session_stats(),
+	-- Trigger functions: EXECUTE is checked when a trigger is created, not
+	-- when it fires, so pipeline roles insert through triggers an
+	-- administrator attached, but cannot attach their own.
+	anomali_enrich_trigger(),
+	anomali_integration_changed()
 FROM PUBLIC;
 
 -------------------------------------------------------------------------------
@@ -334,12 +339,13 @@ FROM PUBLIC;
 
 CREATE FUNCTION anomali_enrich_batch(tbl regclass, column_name name, step_name text,
 									 after tid, batch_rows integer,
+									 before tid DEFAULT '(4294967295,0)',
 									 OUT last_ctid tid, OUT rows_seen integer,
 									 OUT rows_enriched integer, OUT observables integer,
 									 OUT requests integer)
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE;
-COMMENT ON FUNCTION anomali_enrich_batch(regclass, name, text, tid, integer) IS
-	'Enrich the next batch of stored rows after a ctid, looking up the batch''s unique observables together.';
+COMMENT ON FUNCTION anomali_enrich_batch(regclass, name, text, tid, integer, tid) IS
+	'Enrich the next batch of stored rows between two ctids, looking up the batch''s unique observables together.';
 
 -- No SET clause: a procedure with one may not COMMIT.
 CREATE PROCEDURE anomali_enrich_table(tbl regclass, column_name name, step_name text,
@@ -347,6 +353,9 @@ CREATE PROCEDURE anomali_enrich_table(tbl regclass, column_name name, step_name 
 	LANGUAGE plpgsql AS $$
 DECLARE
 	pos tid := '(0,0)';
+	-- Rows rewritten by this run move past the table's end: stop there.
+	stop tid := format('(%s,0)', pg_relation_size(tbl)
+	                             / current_setting('block_size')::bigint)::tid;
 	b record;
 	seen bigint := 0;
 	enriched bigint := 0;
@@ -356,7 +365,8 @@ DECLARE
 BEGIN
 	LOOP
 		SELECT * INTO b
-		  FROM anomali_ts.anomali_enrich_batch(tbl, column_name, step_name, pos, batch_rows);
+		  FROM anomali_ts.anomali_enrich_batch(tbl, column_name, step_name, pos,
+		                                       batch_rows, stop);
 		EXIT WHEN b.rows_seen = 0;
 		pos := b.last_ctid;
 		seen := seen + b.rows_seen;
@@ -364,15 +374,15 @@ BEGIN
 		requests := requests + b.requests;
 		COMMIT;
 		secs := greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
-		RAISE NOTICE 'anomali_ts: % rows read, % enriched, % requests, % rows/s',
-			seen, enriched, requests, round((seen / secs)::numeric);
+		RAISE NOTICE 'anomali_ts: % rows read, % enriched, % skipped (done before, NULL or not an object), % requests, % rows/s',
+			seen, enriched, seen - enriched, requests, round((seen / secs)::numeric);
 	END LOOP;
 END
 $$;
 COMMENT ON PROCEDURE anomali_enrich_table(regclass, name, text, integer) IS
 	'Enrich every stored row of a table with a step, a committed batch at a time; resumable (finished rows are skipped).';
 
-REVOKE ALL ON FUNCTION anomali_enrich_batch(regclass, name, text, tid, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION anomali_enrich_batch(regclass, name, text, tid, integer, tid) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE anomali_enrich_table(regclass, name, text, integer) FROM PUBLIC;
 
 -------------------------------------------------------------------------------

@@ -2,64 +2,112 @@
  * bulk.c
  *		Enrichment of rows already stored, in batches.
  *
- * anomali_enrich_batch() takes the next batch_rows rows of a table after a
- * ctid position (a TID range scan, so each batch reads only its own pages),
- * skips rows this step has already enriched (their arcanna.ioc.global.steps
- * names its display name), looks up the unique observables of the whole
- * batch together, and updates each row by ctid and xmin, so a row changed
- * meanwhile is left for the next pass rather than overwritten.  The
- * anomali_enrich_table() procedure calls it in a loop, committing each
- * batch: interrupted, it can simply be called again, and finished rows are
- * skipped without any lookup.
+ * anomali_enrich_batch() takes the next batch_rows rows of one plain table
+ * after a ctid position and before a ctid limit (a TID range scan, so each
+ * batch reads only its own pages), skips rows this step has already
+ * enriched, looks up the unique observables of the whole batch together,
+ * and updates each row by ctid and xmin, so a row changed meanwhile is left
+ * alone rather than overwritten.
+ *
+ * ctid identifies a row only within one relation, so partitioned tables
+ * and inheritance parents are refused (each partition is enriched on its
+ * own) and the scan reads ONLY the named table.  The anomali_enrich_table()
+ * procedure fixes the limit at the table's size when it starts, so rows it
+ * rewrites (whose new versions land at higher ctids) are not read twice,
+ * and commits each batch: interrupted, it can be called again, and
+ * finished rows are skipped without any lookup.
+ *
+ * A row counts as finished when its created fields name this step's
+ * display name in global.steps and hold every path the step configures.
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "storage/itemptr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/regproc.h"
 
 #include "enrich.h"
 #include "step.h"
 
 PG_FUNCTION_INFO_V1(anomali_enrich_batch);
 
-/* Has this step's display name already been written on the event? */
+/* The object at a key of an object container, or NULL */
+static JsonbContainer *
+object_at(JsonbContainer *c, const char *key, JsonbValue *buf)
+{
+	if (c == NULL || !JsonContainerIsObject(c) ||
+		getKeyJsonValueFromContainer(c, key, strlen(key), buf) == NULL ||
+		buf->type != jbvBinary)
+		return NULL;
+	return buf->val.binary.data;
+}
+
+/* Has this step already written its verdicts on the event? */
 static bool
-already_enriched(Jsonb *event, const char *display_name)
+already_enriched(Jsonb *event, const EnrichConfig *cfg)
 {
 	JsonbValue	v;
-	JsonbContainer *c = &event->root;
-	static const char *const path[] = {"arcanna", "ioc", "global", "steps"};
+	JsonbContainer *ioc;
+	JsonbContainer *steps;
+	JsonbContainer *fields;
+	bool		named = false;
 
 	if (!JB_ROOT_IS_OBJECT(event) || JB_ROOT_IS_SCALAR(event))
 		return false;
-	for (int i = 0; i < lengthof(path); i++)
-	{
-		if (getKeyJsonValueFromContainer(c, path[i], strlen(path[i]), &v) == NULL ||
-			v.type != jbvBinary)
-			return false;
-		c = v.val.binary.data;
-	}
-	if (!JsonContainerIsArray(c))
+	ioc = object_at(object_at(&event->root, "arcanna", &v), "ioc", &v);
+	steps = object_at(object_at(ioc, "global", &v), "steps", &v);
+	if (steps == NULL || !JsonContainerIsArray(steps))
 		return false;
-	for (uint32 i = 0; i < JsonContainerSize(c); i++)
+	for (uint32 i = 0; i < JsonContainerSize(steps) && !named; i++)
 	{
-		JsonbValue *e = getIthJsonbValueFromContainer(c, i);
+		JsonbValue *e = getIthJsonbValueFromContainer(steps, i);
 
-		if (e->type == jbvString && e->val.string.len == (int) strlen(display_name) &&
-			memcmp(e->val.string.val, display_name, e->val.string.len) == 0)
-			return true;
+		named = e->type == jbvString &&
+			e->val.string.len == (int) strlen(cfg->display_name) &&
+			memcmp(e->val.string.val, cfg->display_name, e->val.string.len) == 0;
 	}
-	return false;
+	if (!named)
+		return false;
+
+	fields = object_at(ioc, "fields", &v);
+	for (int p = 0; p < cfg->npaths; p++)
+		if (object_at(fields, cfg->paths[p]->text, &v) == NULL)
+			return false;
+	return true;
+}
+
+/* Refuse relations whose ctids do not identify rows on their own */
+static char *
+checked_relation(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a partitioned table", get_rel_name(relid)),
+				 errdetail("Rows are addressed by ctid, which is unique only within one partition."),
+				 errhint("Enrich each partition on its own.")));
+	if (relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", get_rel_name(relid))));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
 }
 
 /*
  * anomali_enrich_batch(tbl regclass, column_name name, step_name text,
- *		after tid, batch_rows int)
+ *		after tid, batch_rows int, before tid)
  *	returns (last_ctid tid, rows_seen int, rows_enriched int,
  *		observables int, requests int)
  */
@@ -71,12 +119,11 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	char	   *step_name = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	ItemPointer after = (ItemPointer) PG_GETARG_POINTER(3);
 	int32		batch_rows = PG_GETARG_INT32(4);
+	ItemPointer before = (ItemPointer) PG_GETARG_POINTER(5);
 	const Step *step = step_get(step_name);
 	char	   *rel;
-	char	   *select_sql;
-	char	   *update_sql;
-	Oid			select_types[2] = {TIDOID, INT4OID};
-	Datum		select_values[2];
+	Oid			select_types[3] = {TIDOID, TIDOID, INT4OID};
+	Datum		select_values[3];
 	Oid			update_types[3] = {JSONBOID, TIDOID, XIDOID};
 	SPIPlanPtr	update_plan;
 	SPITupleTable *rows;
@@ -99,22 +146,16 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 				 errmsg("batch_rows must be at least 1")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									 get_rel_name(relid));
-	select_sql = psprintf("SELECT ctid, xmin, %s FROM %s WHERE ctid > $1 ORDER BY ctid LIMIT $2",
-						  quote_identifier(column), rel);
-	update_sql = psprintf("UPDATE %s SET %s = $1 WHERE ctid = $2 AND xmin = $3",
-						  rel, quote_identifier(column));
+	rel = checked_relation(relid);
 
 	SPI_connect();
 	select_values[0] = PointerGetDatum(after);
-	select_values[1] = Int32GetDatum(batch_rows);
-	if (SPI_execute_with_args(select_sql, 2, select_types, select_values, NULL,
+	select_values[1] = PointerGetDatum(before);
+	select_values[2] = Int32GetDatum(batch_rows);
+	if (SPI_execute_with_args(psprintf("SELECT ctid, xmin, %s FROM ONLY %s "
+									   "WHERE ctid > $1 AND ctid < $2 ORDER BY ctid LIMIT $3",
+									   quote_identifier(column), rel),
+							  3, select_types, select_values, NULL,
 							  false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read a batch of %s", rel);
 	rows = SPI_tuptable;
@@ -125,14 +166,15 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	batch_row = palloc(sizeof(int) * Max(nrows, 1));
 	for (uint64 i = 0; i < nrows; i++)
 	{
-		bool		isnull;
-		Datum		ev = SPI_getbinval(rows->vals[i], rows->tupdesc, 3, &isnull);
+		bool		ctid_null;
+		bool		ev_null;
+		Datum		ctid = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &ctid_null);
+		Datum		ev = SPI_getbinval(rows->vals[i], rows->tupdesc, 3, &ev_null);
 
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull)),
-						&last);
-		if (isnull || !step->enabled)
+		ItemPointerCopy((ItemPointer) DatumGetPointer(ctid), &last);
+		if (ev_null || !step->enabled)
 			continue;
-		if (already_enriched(DatumGetJsonbP(ev), step->config->display_name))
+		if (already_enriched(DatumGetJsonbP(ev), step->config))
 			continue;
 		if (enrich_batch_add(batch, DatumGetJsonbP(ev)))
 			batch_row[nbatch++] = (int) i;
@@ -141,7 +183,9 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	if (nbatch > 0)
 		enrich_batch_lookup(batch);
 
-	update_plan = SPI_prepare(update_sql, 3, update_types);
+	update_plan = SPI_prepare(psprintf("UPDATE ONLY %s SET %s = $1 WHERE ctid = $2 AND xmin = $3",
+									   rel, quote_identifier(column)),
+							  3, update_types);
 	if (update_plan == NULL)
 		elog(ERROR, "could not prepare the update of %s", rel);
 	for (int k = 0; k < nbatch; k++)

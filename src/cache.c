@@ -2,8 +2,8 @@
  * cache.c
  *		The lookup cache, in shared memory or per backend.
  *
- * Layout: a fixed-size dynahash of CacheEntry, keyed by (integration,
- * class, canonical value), each holding up to CACHE_MAX_INDICATORS
+ * Layout: a fixed-size dynahash of CacheEntry, keyed by (database,
+ * account, class, canonical value) (see CacheScope in cache.h), each holding up to CACHE_MAX_INDICATORS
  * indicators and an expiry time.  Answers with more indicators than that are
  * not cached (they are rare, and truncating them would change verdicts).
  *
@@ -32,7 +32,8 @@
 
 typedef struct CacheKey
 {
-	int32		integration_id;
+	uint64		account;
+	uint32		database;
 	int32		cls;
 	char		value[OBSERVABLE_MAX_LEN];
 } CacheKey;
@@ -65,7 +66,7 @@ static HTAB *cache_table(void);
 static void lock_shared(bool exclusive);
 static void unlock_shared(void);
 static void make_room(HTAB *table);
-static void fill_key(CacheKey *key, int integration_id, ObservableClass cls,
+static void fill_key(CacheKey *key, CacheScope scope, ObservableClass cls,
 					 const char *value);
 
 /* Ask for shared memory; called from the shmem_request hook */
@@ -158,18 +159,19 @@ unlock_shared(void)
 
 /* Build a key; the value is zero-padded so HASH_BLOBS compares it whole */
 static void
-fill_key(CacheKey *key, int integration_id, ObservableClass cls,
+fill_key(CacheKey *key, CacheScope scope, ObservableClass cls,
 		 const char *value)
 {
 	memset(key, 0, sizeof(*key));
-	key->integration_id = integration_id;
+	key->account = scope.account;
+	key->database = scope.database;
 	key->cls = (int32) cls;
 	strlcpy(key->value, value, sizeof(key->value));
 }
 
 /* A fresh cached answer: palloc'd copy of the indicators */
 bool
-cache_get(int integration_id, ObservableClass cls, const char *value,
+cache_get(CacheScope scope, ObservableClass cls, const char *value,
 		  Indicator **indicators, int *n)
 {
 	HTAB	   *table;
@@ -181,7 +183,7 @@ cache_get(int integration_id, ObservableClass cls, const char *value,
 		return false;
 
 	table = cache_table();
-	fill_key(&key, integration_id, cls, value);
+	fill_key(&key, scope, cls, value);
 
 	lock_shared(false);
 	entry = hash_search(table, &key, HASH_FIND, NULL);
@@ -235,7 +237,7 @@ make_room(HTAB *table)
 
 /* Remember an answer for anomali_ts.cache_ttl */
 void
-cache_put(int integration_id, ObservableClass cls, const char *value,
+cache_put(CacheScope scope, ObservableClass cls, const char *value,
 		  const Indicator *indicators, int n)
 {
 	HTAB	   *table;
@@ -247,7 +249,7 @@ cache_put(int integration_id, ObservableClass cls, const char *value,
 		return;
 
 	table = cache_table();
-	fill_key(&key, integration_id, cls, value);
+	fill_key(&key, scope, cls, value);
 
 	lock_shared(true);
 	if (hash_get_num_entries(table) >= limit)
@@ -326,9 +328,11 @@ cache_scan(CacheVisit visit, void *ctx)
 		hash_seq_init(&scan, table);
 		while ((entry = hash_seq_search(&scan)) != NULL)
 		{
+			CacheScope	scope = {entry->key.database, entry->key.account};
+
 			if (entry->expires <= now)
 				continue;
-			visit(entry->key.integration_id, (ObservableClass) entry->key.cls,
+			visit(scope, (ObservableClass) entry->key.cls,
 				  entry->key.value, entry->nindicators,
 				  (double) (entry->expires - now) / 1000000.0, ctx);
 		}

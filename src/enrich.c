@@ -33,6 +33,7 @@ typedef struct BatchObservable
 	uint32		hash;
 	bool		non_public;
 	bool		wanted;			/* some event needs it looked up */
+	int			stamp;			/* last (event, path) it was noted for */
 	int			item;			/* index into items, or -1 */
 	ObservableVerdict verdict;
 } BatchObservable;
@@ -60,6 +61,8 @@ struct EnrichBatch
 	int			observables_cap;
 	int		   *slots;			/* open-addressing table of observable indexes */
 	int			nslots;
+
+	int			stamps;			/* (event, path) pairs walked so far */
 
 	LookupItem *items;
 	int			nitems;
@@ -149,6 +152,7 @@ intern(EnrichBatch *b, ObservableClass cls, const char *value)
 typedef struct CollectCtx
 {
 	EnrichBatch *batch;
+	int			stamp;
 	int		   *obs;
 	int			nobs;
 	int			cap;
@@ -180,10 +184,11 @@ collect_string(const char *str, int len, void *arg)
 			strlcpy(canon, "(invalid text)", sizeof(canon));
 	}
 
+	/* Once per path: the stamp says whether this walk already noted it */
 	idx = intern(ctx->batch, cls, canon);
-	for (int i = 0; i < ctx->nobs; i++)
-		if (ctx->obs[i] == idx)
-			return;
+	if (ctx->batch->observables[idx].stamp == ctx->stamp)
+		return;
+	ctx->batch->observables[idx].stamp = ctx->stamp;
 	if (ctx->nobs == ctx->cap)
 	{
 		ctx->cap = ctx->cap ? ctx->cap * 2 : 4;
@@ -229,7 +234,7 @@ enrich_batch_add(EnrichBatch *b, Jsonb *event)
 
 	for (int p = 0; p < cfg->npaths; p++)
 	{
-		CollectCtx	ctx = {b, NULL, 0, 0};
+		CollectCtx	ctx = {b, ++b->stamps, NULL, 0, 0};
 
 		field_path_walk(&event->root, cfg->paths[p], collect_string, &ctx);
 		ev->path_obs[p] = ctx.obs;
@@ -287,7 +292,9 @@ enrich_batch_lookup(EnrichBatch *b)
 						   cfg->confidence_threshold, cfg->positive_hits,
 						   &o->verdict);
 		else
-			o->verdict.result = VERDICT_ERROR;
+			verdict_decide_failed(item->indicators, item->nindicators,
+								  cfg->confidence_threshold, cfg->positive_hits,
+								  &o->verdict);
 	}
 	b->looked_up = true;
 }
@@ -324,7 +331,8 @@ outcome_of(EnrichBatch *b, BatchEvent *ev, int obs, ObservableOutcome *out,
 
 		out->result = o->verdict.result;
 		out->error = item->ok ? NULL : item->error;
-		out->verdict = item->ok ? &o->verdict : NULL;
+		out->verdict = item->ok || o->verdict.result == VERDICT_MALICIOUS ?
+			&o->verdict : NULL;
 		out->indicators = item->indicators;
 		out->nindicators = item->nindicators;
 		if (so != NULL)

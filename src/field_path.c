@@ -135,8 +135,10 @@ walk(JsonbValue *node, const FieldPath *path, int token,
 		count = JsonContainerSize(container);
 		for (uint32 i = 0; i < count; i++)
 		{
-			JsonbValue *elem = getIthJsonbValueFromContainer(container, i);
+			JsonbValue *elem;
 
+			CHECK_FOR_INTERRUPTS();
+			elem = getIthJsonbValueFromContainer(container, i);
 			if (elem != NULL)
 			{
 				walk(elem, path, token + 1, emit, ctx);

@@ -21,6 +21,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -62,6 +63,7 @@ static void relcache_changed(Datum arg, Oid relid);
 static char *check_url(const char *url);
 static void check_header_text(const char *what, const char *value);
 static char *build_authorization(const char *username, const char *key);
+static uint64 account_hash(const char *url, const char *username);
 static void health_check_or_raise(const char *title, const char *url,
 								  const char *username, const char *key,
 								  bool ssl_verify);
@@ -239,6 +241,8 @@ integration_endpoint(const char *title, const char *config_key)
 	old = MemoryContextSwitchTo(endpoint_cxt);
 	c = palloc0(sizeof(CachedEndpoint));
 	c->endpoint.integration_id = a.id;
+	c->endpoint.cache_scope.database = MyDatabaseId;
+	c->endpoint.cache_scope.account = account_hash(a.url, a.username);
 	c->endpoint.title = pstrdup(title);
 	c->endpoint.base_url = a.url;
 	c->endpoint.ssl_verify = a.ssl_verify;
@@ -287,6 +291,17 @@ integration_titles(void)
 
 	integration_run_as_owner(load_titles, &a);
 	return a.titles;
+}
+
+/* A hash naming one ThreatStream account: its URL and username */
+static uint64
+account_hash(const char *url, const char *username)
+{
+	char	   *both = psprintf("%s\n%s", url, username);
+	uint64		h = hash_bytes_extended((const unsigned char *) both, strlen(both), 0);
+
+	pfree(both);
+	return h;
 }
 
 /* "apikey user:key", the Authorization header value */
@@ -669,7 +684,7 @@ anomali_rotate_master_key(PG_FUNCTION_ARGS)
 
 	ereport(NOTICE,
 			(errmsg("master key %d is now current; %d API keys re-encrypted", new_id, rotated),
-			 errhint("Back up the master key file again, then run anomali_purge_master_keys() after the transaction commits.")));
+			 errhint("Commit, back up the master key file, then run anomali_purge_master_keys() on its own.")));
 	PG_RETURN_INT32(new_id);
 }
 
@@ -680,6 +695,19 @@ anomali_purge_master_keys(PG_FUNCTION_ARGS)
 	int		   *keep;
 	int			nkeep;
 	int			removed;
+
+	/*
+	 * The key file is not transactional.  Only rows committed by others are
+	 * safe to judge by: in a transaction that has itself changed anything
+	 * (a rotation, a new key), a rollback could bring back a ciphertext
+	 * whose master key was just removed.
+	 */
+	if (GetTopTransactionIdIfAny() != InvalidTransactionId)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("anomali_purge_master_keys() must run in a transaction that has changed nothing"),
+				 errdetail("Removing master keys cannot be rolled back, while this transaction's changes can."),
+				 errhint("Commit the rotation first, then run anomali_purge_master_keys() on its own.")));
 
 	SPI_connect();
 	if (SPI_execute("LOCK TABLE " SCHEMA ".integration IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)

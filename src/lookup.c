@@ -228,7 +228,12 @@ absorb_page(LookupItem *items, Chunk *chunk, TsPage *page, List **found,
 		ObservableClass rcls;
 		bool		matched = false;
 
-		rcls = observable_classify(ti->value, strlen(ti->value), canon);
+		/*
+		 * An indicator's value is compared as it is: a URL indicator
+		 * ("http://198.51.100.7/") is not an indicator for its host.
+		 */
+		rcls = strstr(ti->value, "://") != NULL ? OBS_UNSUPPORTED :
+			observable_classify(ti->value, strlen(ti->value), canon);
 
 		for (int k = 0; k < chunk->nitems; k++)
 		{
@@ -367,7 +372,7 @@ lookup_run(const TsEndpoint *ep, LookupItem *items, int nitems,
 
 		/* Raw answers are wanted: ask ThreatStream rather than the cache */
 		if (raw == NULL &&
-			cache_get(ep->integration_id, items[i].cls, items[i].value,
+			cache_get(ep->cache_scope, items[i].cls, items[i].value,
 					  &items[i].indicators, &items[i].nindicators))
 		{
 			items[i].ok = true;
@@ -408,8 +413,26 @@ lookup_run(const TsEndpoint *ep, LookupItem *items, int nitems,
 		int		   *owner = palloc(sizeof(int) * nchunks);
 		int			nreqs = 0;
 		int			longest_wait = 0;
+		int			round_cap;
 
-		for (int c = 0; c < nchunks; c++)
+		/* The breaker may have opened during this call: stop sending */
+		if (breaker->open_until > GetCurrentTimestamp())
+		{
+			for (int c = 0; c < nchunks; c++)
+				if (!chunks[c].finished && chunks[c].error == NULL)
+					chunks[c].error =
+						psprintf("not sent: ThreatStream failed %d times in a row; the circuit breaker is open",
+								 breaker->failures);
+		}
+
+		/*
+		 * Against a healthy remote every chunk is sent at once (the client
+		 * keeps max_concurrency in flight); once requests fail, a round is
+		 * one group of concurrent requests, so the breaker can stop the rest.
+		 */
+		round_cap = breaker->failures > 0 ? Max(anomali_max_concurrency, 1) : nchunks;
+
+		for (int c = 0; c < nchunks && nreqs < round_cap; c++)
 		{
 			if (chunks[c].finished || chunks[c].error != NULL)
 				continue;
@@ -448,17 +471,18 @@ lookup_run(const TsEndpoint *ep, LookupItem *items, int nitems,
 			ListCell   *lc;
 			int			n = 0;
 
+			/* A failed chunk still hands over what did arrive (see verdict.c) */
+			item->nindicators = list_length(found[idx]);
+			item->indicators = palloc(sizeof(Indicator) * Max(item->nindicators, 1));
+			foreach(lc, found[idx])
+				item->indicators[n++] = *(Indicator *) lfirst(lc);
 			if (chunks[c].error != NULL)
 			{
 				item->error = chunks[c].error;
 				continue;
 			}
 			item->ok = true;
-			item->nindicators = list_length(found[idx]);
-			item->indicators = palloc(sizeof(Indicator) * Max(item->nindicators, 1));
-			foreach(lc, found[idx])
-				item->indicators[n++] = *(Indicator *) lfirst(lc);
-			cache_put(ep->integration_id, item->cls, item->value,
+			cache_put(ep->cache_scope, item->cls, item->value,
 					  item->indicators, item->nindicators);
 		}
 	}

@@ -14,6 +14,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
+#include "cache.h"
 #include "observable.h"
 #include "verdict.h"
 
@@ -21,6 +22,7 @@
 typedef struct TsEndpoint
 {
 	int			integration_id;
+	CacheScope	cache_scope;		/* database and account, for the cache */
 	const char *title;
 	const char *base_url;		/* always ends with "/" */
 	const char *authorization;	/* "apikey user:key"; never logged */
@@ -38,7 +40,7 @@ typedef struct LookupItem
 	bool		ok;
 	bool		from_cache;
 	char	   *error;			/* when !ok: for humans, no secrets */
-	int			nindicators;
+	int			nindicators;	/* when !ok: those that arrived before the failure */
 	Indicator  *indicators;
 } LookupItem;
 

@@ -28,7 +28,7 @@
 static size_t refang(const char *in, size_t len, char *out, size_t outsz);
 static bool url_host(const char *in, char *out, size_t outsz);
 static bool parse_ipv4(const char *s, uint8_t octets[4]);
-static bool parse_ipv6(const char *s, char out[OBSERVABLE_MAX_LEN]);
+static ObservableClass parse_ipv6(const char *s, char out[OBSERVABLE_MAX_LEN]);
 static ObservableClass parse_hash(const char *s, char out[OBSERVABLE_MAX_LEN]);
 static bool parse_domain(const char *s, char out[OBSERVABLE_MAX_LEN]);
 static bool ipv4_is_non_public(const uint8_t o[4]);
@@ -78,8 +78,9 @@ observable_classify(const char *raw, size_t len, char out[OBSERVABLE_MAX_LEN])
 				 octets[0], octets[1], octets[2], octets[3]);
 		return OBS_IPV4;
 	}
-	if (parse_ipv6(s, out))
-		return OBS_IPV6;
+	hash = parse_ipv6(s, out);
+	if (hash != OBS_UNSUPPORTED)
+		return hash;
 	hash = parse_hash(s, out);
 	if (hash != OBS_UNSUPPORTED)
 		return hash;
@@ -241,17 +242,30 @@ parse_ipv4(const char *s, uint8_t octets[4])
 	return *s == '\0';
 }
 
-/* RFC 4291 text, written back in RFC 5952 canonical form */
-static bool
+/*
+ * RFC 4291 text, written back in RFC 5952 canonical form.  An IPv4-mapped
+ * address (::ffff:a.b.c.d, as dual-stack servers log IPv4 clients) is the
+ * IPv4 address it carries, so it meets the same indicators.
+ */
+static ObservableClass
 parse_ipv6(const char *s, char out[OBSERVABLE_MAX_LEN])
 {
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	struct in6_addr addr;
 
 	if (strchr(s, ':') == NULL || strlen(s) > 45)
-		return false;
+		return OBS_UNSUPPORTED;
 	if (inet_pton(AF_INET6, s, &addr) != 1)
-		return false;
-	return inet_ntop(AF_INET6, &addr, out, OBSERVABLE_MAX_LEN) != NULL;
+		return OBS_UNSUPPORTED;
+	if (memcmp(addr.s6_addr, mapped, sizeof(mapped)) == 0)
+	{
+		snprintf(out, OBSERVABLE_MAX_LEN, "%u.%u.%u.%u",
+				 addr.s6_addr[12], addr.s6_addr[13], addr.s6_addr[14], addr.s6_addr[15]);
+		return OBS_IPV4;
+	}
+	if (inet_ntop(AF_INET6, &addr, out, OBSERVABLE_MAX_LEN) == NULL)
+		return OBS_UNSUPPORTED;
+	return OBS_IPV6;
 }
 
 /* 32, 40 or 64 hex digits: MD5, SHA1 or SHA256, lower-cased */
@@ -279,8 +293,9 @@ parse_hash(const char *s, char out[OBSERVABLE_MAX_LEN])
 /*
  * A DNS name with at least two labels: labels of 1..63 letters, digits,
  * hyphens or underscores (service names such as "_ldap._tcp" are real DNS
- * traffic), at most 253 characters, a top-level label that is not all
- * digits (so "999.888.777.666" is neither an IP nor a domain).  One root dot
+ * traffic) that neither start nor end with a hyphen, at most 253
+ * characters, a top-level label that is not all digits (so
+ * "999.888.777.666" is neither an IP nor a domain).  One root dot
  * is removed; the result is lower case.
  */
 static bool
@@ -302,7 +317,7 @@ parse_domain(const char *s, char out[OBSERVABLE_MAX_LEN])
 
 		if (c == '.')
 		{
-			if (label == 0)
+			if (label == 0 || s[i - 1] == '-')
 				return false;
 			labels++;
 			label = 0;
@@ -312,13 +327,15 @@ parse_domain(const char *s, char out[OBSERVABLE_MAX_LEN])
 		}
 		if (!isalnum(c) && c != '-' && c != '_')
 			return false;
+		if (c == '-' && label == 0)
+			return false;
 		if (!isdigit(c))
 			label_all_digits = false;
 		if (++label > 63)
 			return false;
 		out[i] = (char) tolower(c);
 	}
-	if (label == 0 || labels == 0 || label_all_digits)
+	if (label == 0 || labels == 0 || label_all_digits || s[n - 1] == '-')
 		return false;
 
 	out[n] = '\0';

@@ -79,14 +79,14 @@ typedef struct ContentsCtx
 
 /* Add one cache entry as a row */
 static void
-contents_row(int integration_id, ObservableClass cls, const char *value,
+contents_row(CacheScope scope, ObservableClass cls, const char *value,
 			 int nindicators, double ttl_left_s, void *arg)
 {
 	ContentsCtx *ctx = arg;
 	Datum		values[5];
 	bool		nulls[5] = {false};
 
-	values[0] = Int32GetDatum(integration_id);
+	values[0] = ObjectIdGetDatum((Oid) scope.database);
 	values[1] = CStringGetTextDatum(observable_class_name(cls));
 	values[2] = CStringGetTextDatum(value);
 	values[3] = Int32GetDatum(nindicators);

@@ -599,6 +599,7 @@ typedef struct EnvelopeState
 {
 	TsPage	   *page;
 	bool		have_objects;
+	bool		seen_objects;
 	bool		too_many;
 } EnvelopeState;
 
@@ -610,6 +611,10 @@ envelope_member(Reader *r, const char *key, void *ctx)
 
 	if (strcmp(key, "objects") == 0)
 	{
+		/* A second "objects" would count its indicators twice: refuse it */
+		if (st->seen_objects)
+			return false;
+		st->seen_objects = true;
 		if (r->p < r->end && *r->p == '[')
 		{
 			st->have_objects = true;
@@ -635,7 +640,7 @@ TsParseResult
 ts_parse_page(const char *body, size_t len, TsPage *page)
 {
 	Reader		r = {body, body + len, 0, false};
-	EnvelopeState st = {page, false, false};
+	EnvelopeState st = {page, false, false, false};
 
 	page->count = 0;
 	page->total_count = -1;

@@ -10,8 +10,10 @@
  *	  count, whatever their confidence.
  *	- An observable is malicious when its positive hits reach the required
  *	  count; otherwise it is not_malicious (no evidence, not "benign").
- *	- A failed lookup is an error, decided by the caller before any of this
- *	  runs: missing evidence is never a clean bill.
+ *	- A failed lookup is an error: missing evidence is never a clean bill.
+ *	  Only when the indicators that did arrive before the failure already
+ *	  prove the observable malicious is it malicious, since later pages can
+ *	  add hits but never take one away.
  *	- Results combine by precedence: malicious, error, not_malicious,
  *	  skipped, unknown.
  */
@@ -77,6 +79,16 @@ verdict_decide(const Indicator *indicators, int nindicators,
 
 	out->result = out->positive_hits >= required_hits ?
 		VERDICT_MALICIOUS : VERDICT_NOT_MALICIOUS;
+}
+
+/* Apply the rules to a lookup that failed after some indicators arrived */
+void
+verdict_decide_failed(const Indicator *partial, int npartial, int threshold,
+					  int required_hits, ObservableVerdict *out)
+{
+	verdict_decide(partial, npartial, threshold, required_hits, out);
+	if (out->result != VERDICT_MALICIOUS)
+		out->result = VERDICT_ERROR;
 }
 
 /* The result of two results together */

@@ -73,6 +73,9 @@ extern bool verdict_is_positive_hit(const Indicator *indicator, int threshold);
 extern void verdict_decide(const Indicator *indicators, int nindicators,
 						   int threshold, int required_hits,
 						   ObservableVerdict *out);
+extern void verdict_decide_failed(const Indicator *partial, int npartial,
+								  int threshold, int required_hits,
+								  ObservableVerdict *out);
 extern Verdict verdict_combine(Verdict a, Verdict b);
 extern const char *verdict_name(Verdict v);
 extern Verdict verdict_from_name(const char *name);

@@ -86,6 +86,8 @@ def rows():
     for i in range(1005):
         yield indicator(next(n), "busy.example.net", "mal_domain", "inactive", 30, "low")
     yield indicator(next(n), "busy.example.net", "c2_domain", "active", 88)
+    # A URL indicator filed under type ip: not an indicator for its host.
+    yield indicator(next(n), "http://198.51.100.77/", "mal_ip", "active", 90, type_="ip")
 
 
 def main():

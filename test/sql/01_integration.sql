@@ -81,6 +81,14 @@ SELECT anomali_rotate_master_key();
 SELECT DISTINCT key_id FROM integration;
 SELECT anomali_purge_master_keys();
 SELECT credentials_accepted FROM anomali_health('Sim');
+-- Purging in the transaction that rotated is refused: a rollback would
+-- bring back ciphertexts whose master key was gone.
+BEGIN;
+SELECT anomali_rotate_master_key();
+SELECT anomali_purge_master_keys();
+ROLLBACK;
+SELECT DISTINCT key_id FROM integration;
+SELECT credentials_accepted FROM anomali_health('Sim');
 
 -- Drop.
 SELECT anomali_drop_integration('Down');

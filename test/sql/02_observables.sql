@@ -43,5 +43,11 @@ SELECT v AS input, (anomali_classify(v)).*
 	'hxxp.example.com',
 	'http://hxxp.com/',
 	'hxxp[://]example[.]com/x',
-	'FXP://files.example.com/a'
+	'FXP://files.example.com/a',
+	-- IPv4-mapped IPv6 is the IPv4 address it carries.
+	'::ffff:203.0.113.7',
+	-- Labels may not start or end with a hyphen.
+	'-example.com',
+	'example-.com',
+	'a-b.example.com'
   ]) AS v;

@@ -160,6 +160,13 @@ SELECT s.value, s.result, s.reason
 		"ioc_fields": "ip", "skip_previously_malicious": true}') ev2,
        LATERAL show(ev2, 'ip') s;
 
+-- Many values at one path: each is collected once, in linear time.
+SELECT (ev #>> '{arcanna,ioc,global,observables}')::int AS observables,
+       (ev #>> '{arcanna,ioc,global,skipped}')::int AS skipped
+  FROM anomali_enrich(jsonb_build_object('a',
+         (SELECT jsonb_agg('value ' || (i % 20000)) FROM generate_series(1, 40000) i)),
+       '{"integration": "Sim", "ioc_fields": "a.[*]"}') ev;
+
 -- Queryable as the README shows.
 SELECT ev #>> '{arcanna,ioc,global,result}' AS global,
        ev #>> '{arcanna,ioc,fields,destination.ip,result}' AS destination_ip

@@ -65,6 +65,56 @@ RESET statement_timeout;
 SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "Sim", "ioc_fields": "ip"}')
 	#>> '{arcanna,ioc,global,result}' AS still_works;
 
+-- An indicator whose value is a URL is not an indicator for its host.
+SELECT anomali_enrich('{"ip": "198.51.100.77"}', '{"integration": "Sim", "ioc_fields": "ip"}')
+	#>> '{arcanna,ioc,fields,ip,result}' AS url_indicator_for_host;
+
+-- An incomplete answer can confirm malicious but never clear: with one page
+-- allowed, the busy domain is an error, and the IP asked in the same request,
+-- whose active indicator arrived, is still malicious.
+SET anomali_ts.max_pages = 1;
+SET anomali_ts.cache_ttl = 0;
+SELECT s.value, s.result, s.error
+  FROM anomali_enrich('{"d": ["busy.example.net", "198.51.100.7"]}',
+                      '{"integration": "Sim", "ioc_fields": "d.[*]"}') ev,
+       LATERAL show(ev, 'd.[*]') s;
+RESET anomali_ts.max_pages;
+RESET anomali_ts.cache_ttl;
+
+-- Answers are cached per account: an integration moved to another server
+-- does not see the old server's answers.
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+SELECT anomali_create_integration('Moving', :'sim_user', :'sim_key',
+	:'sim_base' || '/api/v2/intelligence/', skip_health_check => true);
+SELECT anomali_alter_integration('Moving',
+	api_url => :'sim_base' || '/opt/tag=moved,status=500/api/v2/intelligence/',
+	skip_health_check => true);
+RESET log_statement;
+RESET log_min_error_statement;
+SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "Sim", "ioc_fields": "ip"}')
+	#>> '{arcanna,ioc,global,result}' AS cached_for_sim;
+SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "Moving", "ioc_fields": "ip"}')
+	#>> '{arcanna,ioc,global,result}' AS moving_not_from_sim_cache;
+
+-- The circuit breaker stops a single large lookup too: of 200 observables
+-- sent one per request to a peer that never answers, only the first rounds
+-- go out.
+SET anomali_ts.batch_size = 1;
+SET anomali_ts.request_timeout = '300ms';
+SELECT requests AS before FROM anomali_session_stats() \gset
+SELECT ev #>> '{arcanna,ioc,global,errors}' AS errors,
+       (SELECT count(*) FROM jsonb_array_elements(ev #> '{arcanna,ioc,fields,ip.[*],observables}') o
+         WHERE o ->> 'error' LIKE 'not sent:%') AS not_sent
+  FROM anomali_enrich(jsonb_build_object('ip',
+         (SELECT jsonb_agg('198.51.100.' || i) FROM generate_series(1, 200) i)),
+       '{"integration": "Hang", "ioc_fields": "ip.[*]"}') ev;
+SELECT requests - :before <= 2 * current_setting('anomali_ts.max_concurrency')::int
+	+ current_setting('anomali_ts.breaker_failures')::int AS bounded_requests
+  FROM anomali_session_stats();
+RESET anomali_ts.batch_size;
+RESET anomali_ts.request_timeout;
+
 -- The circuit breaker opens after repeated failures and says so.
 SET anomali_ts.breaker_failures = 2;
 SELECT anomali_enrich(jsonb_build_object('ip', '198.51.100.' || i),

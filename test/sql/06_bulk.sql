@@ -33,3 +33,41 @@ SELECT sum(rows_enriched) FROM (
 ) s;
 SELECT anomali_enrich_batch('stored', 'ev', 'nope', '(0,0)', 10);
 SELECT anomali_enrich_batch('stored', 'ev', 'bulk', '(0,0)', 0);
+
+-- Rows the step cannot enrich are skipped, never a crash: NULL, not an object.
+CREATE TABLE odd (id int PRIMARY KEY, ev jsonb);
+INSERT INTO odd VALUES (1, NULL), (2, '[1, 2]'), (3, '"text"'), (4, '{"ip": "198.51.100.7"}');
+SELECT rows_seen, rows_enriched FROM anomali_enrich_batch('odd', 'ev', 'bulk', '(0,0)', 100);
+SELECT id, ev #>> '{arcanna,ioc,global,result}' AS result FROM odd ORDER BY id;
+
+-- A partitioned table is refused (ctid is unique only within a partition);
+-- each partition can be enriched on its own.
+CREATE TABLE parted (id int, ev jsonb) PARTITION BY RANGE (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (1000);
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (1000) TO (2000);
+BEGIN;
+INSERT INTO parted SELECT i, jsonb_build_object('ip', '198.51.100.7', 'n', i) FROM generate_series(1, 5) i;
+INSERT INTO parted SELECT i, jsonb_build_object('ip', '198.51.100.9', 'n', i) FROM generate_series(1001, 1005) i;
+COMMIT;
+CALL anomali_enrich_table('parted', 'ev', 'bulk');
+SET client_min_messages = warning;
+CALL anomali_enrich_table('parted_1', 'ev', 'bulk', batch_rows => 2);
+CALL anomali_enrich_table('parted_2', 'ev', 'bulk', batch_rows => 2);
+RESET client_min_messages;
+SELECT id, (ev ->> 'n')::int = id AS own_event, ev ->> 'ip' AS ip,
+       ev #>> '{arcanna,ioc,global,result}' AS result
+  FROM parted ORDER BY id;
+
+-- Two steps with the same display name but different paths both run; an
+-- event that merely claims a step in global.steps is still enriched.
+SELECT anomali_create_step('bulk_ip', '{"integration": "Sim", "ioc_fields": "ip"}');
+SELECT anomali_create_step('bulk_d', '{"integration": "Sim", "ioc_fields": "d"}');
+CREATE TABLE two (id int PRIMARY KEY, ev jsonb);
+INSERT INTO two VALUES
+	(1, '{"ip": "198.51.100.9", "d": "malicious.example.com"}'),
+	(2, '{"ip": "198.51.100.9", "arcanna": {"ioc": {"global": {"steps": ["Sim"]}}}}');
+SELECT rows_enriched FROM anomali_enrich_batch('two', 'ev', 'bulk_ip', '(0,0)', 100);
+SELECT rows_enriched FROM anomali_enrich_batch('two', 'ev', 'bulk_d', '(0,0)', 100);
+SELECT id, ev #>> '{arcanna,ioc,fields,ip,result}' AS ip, ev #>> '{arcanna,ioc,fields,d,result}' AS d,
+       ev #>> '{arcanna,ioc,global,result}' AS result
+  FROM two ORDER BY id;

@@ -50,6 +50,11 @@ SELECT anomali_ts.anomali_cache_clear();
 UPDATE anomali_ts.integration SET api_url = 'https://198.51.100.1/';
 SELECT pg_read_file('anomali_ts_master.key');
 SELECT (anomali_ts.anomali_classify('hxxp://evil[.]example[.]com/x')).*;
+-- Nor can it attach the enrichment trigger to a table of its own.
+CREATE TEMP TABLE mine (ev jsonb);
+CREATE TRIGGER mine_enrich BEFORE INSERT ON mine FOR EACH ROW
+	EXECUTE FUNCTION anomali_ts.anomali_enrich_trigger('alerts', 'ev');
+DROP TABLE mine;
 RESET ROLE;
 REVOKE USAGE ON SCHEMA anomali_ts FROM pipeline;
 

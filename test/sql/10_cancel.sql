@@ -14,16 +14,19 @@ SELECT pid AS other_pid FROM dblink('other', 'SELECT pg_backend_pid()') AS t(pid
 
 SELECT dblink_send_query('other',
 	'SELECT anomali_enrich(''{"ip": "198.51.100.7"}'', ''{"integration": "Hang", "ioc_fields": "ip"}'')');
--- Wait until the other session is inside the transfer.
-DO $$
+-- Wait (20 s at most) until the other session waits inside the transfer.
+CREATE FUNCTION wait_for_transfer(backend int) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-	FOR i IN 1..100 LOOP
-		EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity
-		                   WHERE query LIKE 'SELECT anomali_enrich%Hang%' AND wait_event_type = 'Extension');
+	FOR i IN 1..400 LOOP
+		IF EXISTS (SELECT 1 FROM pg_stat_activity
+		            WHERE pid = backend AND wait_event_type = 'Extension') THEN
+			RETURN true;
+		END IF;
 		PERFORM pg_sleep(0.05);
 	END LOOP;
+	RETURN false;
 END $$;
-SELECT wait_event_type FROM pg_stat_activity WHERE pid = :other_pid;
+SELECT wait_for_transfer(:other_pid) AS in_transfer;
 
 SELECT clock_timestamp() AS cancelled_at \gset
 SELECT pg_cancel_backend(:other_pid);
@@ -40,3 +43,4 @@ SELECT * FROM dblink('other', $q$SELECT anomali_enrich('{"ip": "198.51.100.7"}',
 	'{"integration": "Sim", "ioc_fields": "ip"}') #>> '{arcanna,ioc,global,result}'$q$) AS t(r text);
 SELECT dblink_disconnect('other');
 DROP EXTENSION dblink;
+DROP FUNCTION wait_for_transfer(int);
