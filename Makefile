@@ -4,6 +4,8 @@
 #   make install         install into the PostgreSQL found by PG_CONFIG
 #   make installcheck    run the pg_regress suite (use scripts/test.sh, which
 #                        also starts a throwaway cluster and the simulator)
+#   make check-valgrind  the whole suite with every backend under Valgrind
+#   make fuzz            libFuzzer targets (see fuzz.mk)
 
 EXTENSION = anomali_ts
 MODULE_big = anomali_ts
@@ -23,3 +25,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 include fuzz.mk
+
+.PHONY: check-valgrind
+check-valgrind:
+	ANOMALI_VALGRIND=1 bash scripts/test.sh

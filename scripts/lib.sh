@@ -81,8 +81,22 @@ start_cluster() {
 	} | as_pg tee -a "$WORK/pgdata/postgresql.conf" >/dev/null
 	# The server's environment must not carry an API key: debug logging
 	# prints the postmaster's environment
+	local postgres=()
+	if [ -n "${ANOMALI_VALGRIND:-}" ]; then
+		# Every backend runs under Memcheck; logs in $WORK/valgrind.<pid>.log
+		cat >"$WORK/postgres-valgrind" <<WRAP
+#!/bin/sh
+exec valgrind --quiet --trace-children=yes --num-callers=30 \\
+	--log-file=$WORK/valgrind.%p.log "$PG_BIN/postgres" "\$@"
+WRAP
+		chmod 755 "$WORK/postgres-valgrind"
+		postgres=(-p "$WORK/postgres-valgrind")
+	fi
+	# The server's environment must not carry an API key: debug logging
+	# prints the postmaster's environment
 	as_pg env -u SIM_KEY -u ANOMALI_SIM_KEY -u TS_KEY -u ANOMALI_TS_API_KEY \
-		"$PG_BIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/server.log" -w -t 60 start >/dev/null
+		"$PG_BIN/pg_ctl" "${postgres[@]}" -D "$WORK/pgdata" -l "$WORK/server.log" \
+		-w -t 300 start >/dev/null
 }
 
 # Start the simulator; arguments are NDJSON indicator files.  Sets SIM_URL,

@@ -81,6 +81,11 @@ print("== simulator saw %d requests: %d with the key in the Authorization header
 sys.exit(1 if in_url or header == 0 else 0)
 PY
 
+if [ -n "${ANOMALI_VALGRIND:-}" ]; then
+	as_pg "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 300 stop >/dev/null
+	python3 "$REPO/scripts/valgrind_summary.py" "$WORK"/valgrind.*.log || { KEEP_WORK=1; exit 1; }
+fi
+
 passed=$(grep -c ' \.\.\. ok' "$WORK/regress.log" || true)
 failed=$(grep -c ' \.\.\. FAILED' "$WORK/regress.log" || true)
 say "all tests passed"
