@@ -159,6 +159,17 @@ write_observable(JsonbParseState **st, unsigned exposed,
 		put_key(st, "type");
 		put_text(st, WJB_VALUE, o->type);
 	}
+
+	/*
+	 * A skipped observable was never asked about: it has no lookup fields
+	 * to report.  (Most observables of real traffic are private addresses;
+	 * leaving out nine empty keys keeps events small.)
+	 */
+	if (o->result == VERDICT_SKIPPED)
+	{
+		pushJsonbValue(st, WJB_END_OBJECT, NULL);
+		return;
+	}
 	if (exposed & EXPOSE_POSITIVE_HITS)
 	{
 		put_key(st, "positive_hits");

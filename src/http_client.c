@@ -219,6 +219,9 @@ slot_start(Slot *slot, HttpRequest *request)
 	curl_easy_setopt(slot->easy, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(slot->easy, CURLOPT_SSL_VERIFYPEER, request->ssl_verify ? 1L : 0L);
 	curl_easy_setopt(slot->easy, CURLOPT_SSL_VERIFYHOST, request->ssl_verify ? 2L : 0L);
+	/* A proxy only when configured: "" also disables http_proxy & co. */
+	curl_easy_setopt(slot->easy, CURLOPT_PROXY,
+					 anomali_proxy != NULL ? anomali_proxy : "");
 	if (anomali_ca_bundle != NULL && anomali_ca_bundle[0] != '\0')
 		curl_easy_setopt(slot->easy, CURLOPT_CAINFO, anomali_ca_bundle);
 	curl_easy_setopt(slot->easy, CURLOPT_WRITEFUNCTION, write_body);

@@ -111,6 +111,16 @@ refang(const char *in, size_t len, char *out, size_t outsz)
 	size_t		i = 0;
 	size_t		o = 0;
 
+	/* Most values carry no brackets at all: copy them in one go */
+	if (memchr(in, '[', len) == NULL && memchr(in, '(', len) == NULL &&
+		memchr(in, '{', len) == NULL)
+	{
+		if (len >= outsz)
+			return 0;
+		memcpy(out, in, len);
+		o = i = len;
+	}
+
 	while (i < len)
 	{
 		bool		replaced = false;

@@ -17,6 +17,7 @@
 int			anomali_connect_timeout_ms = 2000;
 int			anomali_request_timeout_ms = 5000;
 char	   *anomali_ca_bundle = NULL;
+char	   *anomali_proxy = NULL;
 bool		anomali_allow_plain_http = false;
 int			anomali_max_response_kb = 8192;
 bool		anomali_skip_non_public = true;
@@ -52,6 +53,12 @@ settings_init(void)
 							   "File of CA certificates used to verify ThreatStream's TLS certificate.",
 							   "Empty means the system's default CA store.",
 							   &anomali_ca_bundle, "", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("anomali_ts.proxy",
+							   "HTTP proxy for requests to ThreatStream, e.g. http://proxy.example:3128.",
+							   "Empty means no proxy; the server's http_proxy environment is never used.",
+							   &anomali_proxy, "", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("anomali_ts.allow_plain_http",

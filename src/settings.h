@@ -15,6 +15,7 @@ extern int	anomali_request_timeout_ms;
 
 /* Transport policy, reserved to superusers */
 extern char *anomali_ca_bundle;
+extern char *anomali_proxy;
 extern bool anomali_allow_plain_http;
 extern int	anomali_max_response_kb;
 

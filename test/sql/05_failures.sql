@@ -65,6 +65,17 @@ RESET statement_timeout;
 SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "Sim", "ioc_fields": "ip"}')
 	#>> '{arcanna,ioc,global,result}' AS still_works;
 
+-- A proxy is used only when configured: through a proxy that is down, the
+-- lookup fails; without one, it works.
+SET anomali_ts.proxy = 'http://127.0.0.1:9';
+SET anomali_ts.cache_ttl = 0;
+SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "Sim", "ioc_fields": "ip"}')
+	#>> '{arcanna,ioc,global,result}' AS through_dead_proxy;
+RESET anomali_ts.proxy;
+SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "Sim", "ioc_fields": "ip"}')
+	#>> '{arcanna,ioc,global,result}' AS without_proxy;
+RESET anomali_ts.cache_ttl;
+
 -- An indicator whose value is a URL is not an indicator for its host.
 SELECT anomali_enrich('{"ip": "198.51.100.77"}', '{"integration": "Sim", "ioc_fields": "ip"}')
 	#>> '{arcanna,ioc,fields,ip,result}' AS url_indicator_for_host;

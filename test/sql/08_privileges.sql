@@ -19,6 +19,7 @@ SET anomali_ts.skip_non_public = off;
 SET anomali_ts.allow_plain_http = on;
 SET anomali_ts.ca_bundle = '/tmp/evil.pem';
 SET anomali_ts.max_retries = 10;
+SET anomali_ts.proxy = 'http://198.51.100.1:3128';
 SET anomali_ts.request_timeout = '2s';
 INSERT INTO alerts (ev) VALUES ('{"source": {"ip": "203.0.113.7"}}')
 	RETURNING ev #>> '{arcanna,ioc,global,result}' AS result;
