@@ -60,6 +60,10 @@ if ! make -C "$REPO" -s installcheck PG_CONFIG="$PG_BIN/pg_config" \
 	exit 1
 fi
 
+say "asynchronous steps and their background workers"
+export SIM_KEY SIM_USER SIM_URL SIM_ADMIN WORK PG_BIN
+bash "$REPO/test/async_test.sh" | tee "$WORK/async.log" || { KEEP_WORK=1; exit 1; }
+
 say "searching for the clear API key: server log, pg_dump, pg_stat_statements, simulator log"
 psql -X -q -At -d regression -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
 	-c "SELECT query FROM pg_stat_statements" >"$WORK/pg_stat_statements.txt"
@@ -86,7 +90,7 @@ if [ -n "${ANOMALI_VALGRIND:-}" ]; then
 	python3 "$REPO/scripts/valgrind_summary.py" "$WORK"/valgrind.*.log || { KEEP_WORK=1; exit 1; }
 fi
 
-passed=$(grep -c ' \.\.\. ok' "$WORK/regress.log" || true)
-failed=$(grep -c ' \.\.\. FAILED' "$WORK/regress.log" || true)
+passed=$(( $(grep -c ' \.\.\. ok' "$WORK/regress.log" || true) + $(grep -c '^ok ' "$WORK/async.log" || true) ))
+failed=$(( $(grep -c ' \.\.\. FAILED' "$WORK/regress.log" || true) + $(grep -c '^not ok ' "$WORK/async.log" || true) ))
 say "all tests passed"
 echo "$passed passed, $failed failed"

@@ -92,10 +92,11 @@ CREATE FUNCTION anomali_health(
 	title text DEFAULT NULL,
 	OUT title text, OUT api_url text, OUT reachable boolean,
 	OUT credentials_accepted boolean, OUT http_status integer,
-	OUT latency_ms double precision, OUT message text, OUT circuit text)
+	OUT latency_ms double precision, OUT message text, OUT circuit text,
+	OUT queued bigint, OUT oldest_queued_s double precision)
 	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION anomali_health(text) IS
-	'Check every integration (or one): reachable, credentials accepted, status, latency. Never raises for a failing remote.';
+	'Check every integration (or one): reachable, credentials accepted, status, latency, circuit breaker, rows queued by its asynchronous steps. Never raises for a failing remote.';
 
 -------------------------------------------------------------------------------
 -- Enrichment
@@ -126,15 +127,16 @@ CREATE TABLE step (
 	config		jsonb NOT NULL,
 	enabled		boolean NOT NULL DEFAULT true,
 	strict		boolean NOT NULL DEFAULT false,
+	mode		text NOT NULL DEFAULT 'sync' CHECK (mode IN ('sync', 'async')),
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	updated_at	timestamptz NOT NULL DEFAULT now()
 );
 REVOKE ALL ON step FROM PUBLIC;
 COMMENT ON TABLE step IS
-	'Saved enrichment steps: a named configuration, enabled or not; strict steps raise instead of recording errors.';
+	'Saved enrichment steps: a named configuration, enabled or not; strict steps raise instead of recording errors; async steps are finished by a background worker after commit.';
 
 CREATE VIEW steps AS
-	SELECT name, config ->> 'integration' AS integration, config, enabled, strict,
+	SELECT name, config ->> 'integration' AS integration, config, enabled, strict, mode,
 		   created_at, updated_at
 	FROM step;
 REVOKE ALL ON steps FROM PUBLIC;
@@ -146,18 +148,20 @@ CREATE TRIGGER step_changed
 
 CREATE FUNCTION anomali_create_step(name text, config jsonb,
 									enabled boolean DEFAULT true,
-									strict boolean DEFAULT false)
+									strict boolean DEFAULT false,
+									mode text DEFAULT 'sync')
 	RETURNS void LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	BEGIN ATOMIC
-		INSERT INTO anomali_ts.step (name, config, enabled, strict)
-		VALUES (name, anomali_ts.anomali_validate_config(config), enabled, strict);
+		INSERT INTO anomali_ts.step (name, config, enabled, strict, mode)
+		VALUES (name, anomali_ts.anomali_validate_config(config), enabled, strict, mode);
 	END;
-COMMENT ON FUNCTION anomali_create_step(text, jsonb, boolean, boolean) IS
-	'Save a named enrichment step after validating its configuration.';
+COMMENT ON FUNCTION anomali_create_step(text, jsonb, boolean, boolean, text) IS
+	'Save a named enrichment step after validating its configuration; mode sync (in the trigger) or async (by a background worker after commit).';
 
 CREATE FUNCTION anomali_alter_step(name text, config jsonb DEFAULT NULL,
-								   strict boolean DEFAULT NULL)
+								   strict boolean DEFAULT NULL,
+								   mode text DEFAULT NULL)
 	RETURNS void LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -165,6 +169,7 @@ BEGIN
 	UPDATE anomali_ts.step s
 	   SET config = coalesce(anomali_ts.anomali_validate_config(anomali_alter_step.config), s.config),
 		   strict = coalesce(anomali_alter_step.strict, s.strict),
+		   mode = coalesce(anomali_alter_step.mode, s.mode),
 		   updated_at = now()
 	 WHERE s.name = anomali_alter_step.name;
 	IF NOT FOUND THEN
@@ -173,8 +178,8 @@ BEGIN
 	END IF;
 END
 $$;
-COMMENT ON FUNCTION anomali_alter_step(text, jsonb, boolean) IS
-	'Replace the configuration or strictness of a step; NULL keeps it.';
+COMMENT ON FUNCTION anomali_alter_step(text, jsonb, boolean, text) IS
+	'Replace the configuration, strictness or mode of a step; NULL keeps it.';
 
 CREATE FUNCTION anomali_set_step_enabled(name text, enabled boolean)
 	RETURNS void LANGUAGE plpgsql VOLATILE
@@ -228,6 +233,18 @@ CREATE FUNCTION anomali_enrich_trigger() RETURNS trigger
 COMMENT ON FUNCTION anomali_enrich_trigger() IS
 	'BEFORE INSERT/UPDATE row trigger: enrich column TG_ARGV[1] with step TG_ARGV[0].';
 
+-- Which step enriches which table and column: the background workers read
+-- it to find queued rows.
+CREATE TABLE attachment (
+	relid		oid NOT NULL,
+	column_name	name NOT NULL,
+	step_name	text NOT NULL,
+	PRIMARY KEY (relid, column_name, step_name)
+);
+REVOKE ALL ON attachment FROM PUBLIC;
+COMMENT ON TABLE attachment IS
+	'Tables and columns each step is attached to (anomali_attach_step).';
+
 CREATE FUNCTION anomali_attach_step(tbl regclass, column_name name, step_name text,
 									on_update boolean DEFAULT false)
 	RETURNS text LANGUAGE plpgsql VOLATILE
@@ -235,6 +252,8 @@ CREATE FUNCTION anomali_attach_step(tbl regclass, column_name name, step_name te
 	AS $$
 DECLARE
 	trigger_name name := left('anomali_ts_' || step_name, 63);
+	index_name name := left(format('%s_%s_anomali_queue',
+	                               (SELECT relname FROM pg_class WHERE oid = tbl), column_name), 63);
 	coltype regtype;
 BEGIN
 	SELECT a.atttypid::regtype INTO coltype
@@ -258,6 +277,13 @@ BEGIN
 				   trigger_name,
 				   CASE WHEN on_update THEN format(' OR UPDATE OF %I', column_name) ELSE '' END,
 				   tbl, step_name, column_name);
+	-- Queued rows (of asynchronous steps) are found through this index; it
+	-- holds no entry for a row that is not queued.
+	EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s ((1)) '
+				   'WHERE (%I #>> ''{arcanna,ioc,global,pending_step}'') IS NOT NULL',
+				   index_name, tbl, column_name);
+	INSERT INTO anomali_ts.attachment VALUES (tbl, column_name, step_name)
+		ON CONFLICT DO NOTHING;
 	RETURN trigger_name;
 END
 $$;
@@ -270,6 +296,8 @@ CREATE FUNCTION anomali_detach_step(tbl regclass, step_name text) RETURNS void
 	AS $$
 BEGIN
 	EXECUTE format('DROP TRIGGER %I ON %s', left('anomali_ts_' || step_name, 63), tbl);
+	DELETE FROM anomali_ts.attachment a
+	 WHERE a.relid = tbl AND a.step_name = anomali_detach_step.step_name;
 END
 $$;
 COMMENT ON FUNCTION anomali_detach_step(regclass, text) IS
@@ -314,8 +342,8 @@ REVOKE ALL ON FUNCTION
 	anomali_health(text),
 	anomali_validate_config(jsonb),
 	anomali_enrich(jsonb, jsonb),
-	anomali_create_step(text, jsonb, boolean, boolean),
-	anomali_alter_step(text, jsonb, boolean),
+	anomali_create_step(text, jsonb, boolean, boolean, text),
+	anomali_alter_step(text, jsonb, boolean, text),
 	anomali_set_step_enabled(text, boolean),
 	anomali_enable_step(text),
 	anomali_disable_step(text),
@@ -464,3 +492,53 @@ $$;
 COMMENT ON FUNCTION anomali_create_report_views(regclass, name, text) IS
 	'Create dashboard views <prefix>_ioc_results, _malicious, _top_observables, _errors and _lookups over an event table.';
 REVOKE ALL ON FUNCTION anomali_create_report_views(regclass, name, text) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Asynchronous steps: the queue and the workers
+-------------------------------------------------------------------------------
+
+-- Rows queued by asynchronous steps, per attached table and column.
+CREATE FUNCTION anomali_queue(OUT tbl regclass, OUT column_name name, OUT step_name text,
+							  OUT queued bigint, OUT retrying bigint,
+							  OUT oldest_queued_at timestamptz, OUT oldest_age interval)
+	RETURNS SETOF record LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record;
+BEGIN
+	FOR a IN
+		SELECT at.relid::regclass AS rel, at.column_name AS col, at.step_name AS step
+		  FROM anomali_ts.attachment at
+		  JOIN anomali_ts.step s ON s.name = at.step_name AND s.mode = 'async'
+		  JOIN pg_class c ON c.oid = at.relid
+		 ORDER BY 1, 2, 3
+	LOOP
+		tbl := a.rel;
+		column_name := a.col;
+		step_name := a.step;
+		EXECUTE format('SELECT count(*), count(*) FILTER (WHERE (%1$I #>> ''{arcanna,ioc,global,attempts}'')::int > 0), '
+					   'min((%1$I #>> ''{arcanna,ioc,global,queued_at}'')::timestamptz) '
+					   'FROM ONLY %2$s WHERE (%1$I #>> ''{arcanna,ioc,global,pending_step}'') IS NOT NULL '
+					   'AND (%1$I #>> ''{arcanna,ioc,global,pending_step}'') = $1',
+					   a.col, a.rel)
+			INTO queued, retrying, oldest_queued_at USING a.step;
+		oldest_age := now() - oldest_queued_at;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION anomali_queue() IS
+	'Rows queued by asynchronous steps: how many, how many waiting for a retry, and the oldest.';
+
+CREATE VIEW queue AS SELECT * FROM anomali_queue();
+COMMENT ON VIEW queue IS 'Rows queued by asynchronous steps, per table, column and step.';
+
+CREATE FUNCTION anomali_worker_status(OUT database oid, OUT pid integer, OUT state text,
+									  OUT rows_finished bigint, OUT last_batch_at timestamptz)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION anomali_worker_status() IS
+	'The background workers of asynchronous steps, one per database while it has work.';
+
+REVOKE ALL ON FUNCTION anomali_queue(), anomali_worker_status() FROM PUBLIC;
+REVOKE ALL ON queue FROM PUBLIC;

@@ -3,8 +3,10 @@
  *		Module entry: settings, and shared memory when preloaded.
  *
  * Loading the library defines the anomali_ts.* settings.  Loaded through
- * shared_preload_libraries it also reserves the shared lookup cache; loaded
- * on first use instead, each backend keeps a cache of its own.  libcurl is
+ * shared_preload_libraries it also reserves the shared lookup cache and the
+ * background workers' slots, and registers the launcher of the workers that
+ * finish asynchronous steps; loaded on first use instead, each backend
+ * keeps a cache of its own and asynchronous steps run synchronously.  libcurl is
  * not touched here: it is initialised lazily in each backend (see
  * http_client.c), never in the postmaster.
  */
@@ -16,6 +18,7 @@
 
 #include "cache.h"
 #include "settings.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,6 +34,7 @@ request_shmem(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	cache_shmem_request();
+	worker_shmem_request();
 }
 
 /* Create or attach the cache's shared memory */
@@ -40,6 +44,7 @@ startup_shmem(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	cache_shmem_startup();
+	worker_shmem_startup();
 }
 
 /* Module load */
@@ -55,4 +60,6 @@ _PG_init(void)
 	shmem_request_hook = request_shmem;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = startup_shmem;
+
+	worker_register_launcher();
 }

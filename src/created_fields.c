@@ -312,10 +312,17 @@ write_path(JsonbParseState **st, const StepOutcome *so, const PathOutcome *p,
 static char *
 now_iso8601(void)
 {
+	return created_fields_time(GetCurrentTimestamp());
+}
+
+/* A time as ISO 8601 in UTC, with milliseconds */
+char *
+created_fields_time(TimestampTz t)
+{
 	struct pg_tm tm;
 	fsec_t		fsec;
 
-	if (timestamp2tm(GetCurrentTimestamp(), NULL, &tm, &fsec, NULL, NULL) != 0)
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
 		return pstrdup("");
 	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 					tm.tm_year, tm.tm_mon, tm.tm_mday,
@@ -374,6 +381,17 @@ write_global(JsonbParseState **st, const StepOutcome *so, Verdict result,
 	{
 		put_key(st, "pending");
 		put_bool(st, true);
+		put_key(st, "pending_step");
+		put_text(st, WJB_VALUE, so->pending_step);
+		put_key(st, "attempts");
+		put_int(st, so->attempts);
+		put_key(st, "retry_at");
+		put_text(st, WJB_VALUE, so->retry_at);
+	}
+	if (so->queued_at != NULL)
+	{
+		put_key(st, "queued_at");
+		put_text(st, WJB_VALUE, so->queued_at);
 	}
 	put_key(st, "enriched_at");
 	put_text(st, WJB_VALUE, so->pending ? NULL : now_iso8601());
@@ -396,7 +414,9 @@ write_global(JsonbParseState **st, const StepOutcome *so, Verdict result,
 				pushJsonbValue(st, WJB_ELEM, e);
 		}
 	}
-	put_text(st, WJB_ELEM, cfg->display_name);
+	/* A queued step has not been applied yet */
+	if (!so->pending)
+		put_text(st, WJB_ELEM, cfg->display_name);
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);

@@ -9,6 +9,7 @@
 #ifndef ANOMALI_CREATED_FIELDS_H
 #define ANOMALI_CREATED_FIELDS_H
 
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -42,6 +43,10 @@ typedef struct StepOutcome
 	int			npaths;
 	PathOutcome *paths;
 	bool		pending;		/* queued for the background worker */
+	const char *pending_step;	/* when pending: the step that will finish it */
+	int			attempts;		/* when pending: lookups tried so far */
+	const char *retry_at;		/* when pending after a failure: not before */
+	const char *queued_at;		/* when it was queued (kept when finished) */
 	int			observables;	/* unique observables of the event */
 	int			looked_up;
 	int			from_cache;
@@ -53,6 +58,9 @@ typedef struct StepOutcome
 } StepOutcome;
 
 extern Jsonb *created_fields_write(Jsonb *event, const StepOutcome *outcome);
+
+/* A time as written in created fields: ISO 8601, UTC, milliseconds */
+extern char *created_fields_time(TimestampTz t);
 
 /* Values an earlier step found malicious on this event (palloc'd strings) */
 extern List *created_fields_previously_malicious(Jsonb *event);

@@ -350,7 +350,7 @@ outcome_of(EnrichBatch *b, BatchEvent *ev, int obs, ObservableOutcome *out,
 
 /* Build the outcome of event i and write it */
 static Jsonb *
-write_event(EnrichBatch *b, int i, bool pending)
+write_event(EnrichBatch *b, int i, bool pending, const QueueState *queue)
 {
 	const EnrichConfig *cfg = b->config;
 	BatchEvent *ev = &b->events[i];
@@ -360,6 +360,13 @@ write_event(EnrichBatch *b, int i, bool pending)
 	memset(&so, 0, sizeof(so));
 	so.config = cfg;
 	so.pending = pending;
+	if (queue != NULL)
+	{
+		so.pending_step = queue->step;
+		so.attempts = queue->attempts;
+		so.retry_at = queue->retry_at;
+		so.queued_at = queue->queued_at;
+	}
 	so.npaths = cfg->npaths;
 	so.paths = palloc(sizeof(PathOutcome) * cfg->npaths);
 	so.raw = b->raw;
@@ -411,14 +418,15 @@ Jsonb *
 enrich_batch_result(EnrichBatch *b, int i)
 {
 	Assert(b->looked_up);
-	return write_event(b, i, false);
+	return write_event(b, i, false, NULL);
 }
 
-/* The i-th event marked as queued for the background worker */
+/* The i-th event, queued for the background worker or finished by it */
 Jsonb *
-enrich_batch_pending(EnrichBatch *b, int i)
+enrich_batch_queued(EnrichBatch *b, int i, const QueueState *queue, bool pending)
 {
-	return write_event(b, i, true);
+	Assert(pending || b->looked_up);
+	return write_event(b, i, pending, queue);
 }
 
 /* True when any observable of event i ended as error */

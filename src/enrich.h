@@ -29,8 +29,21 @@ extern void enrich_batch_lookup(EnrichBatch *batch);
 /* The i-th added event with the step's created fields */
 extern Jsonb *enrich_batch_result(EnrichBatch *batch, int i);
 
-/* The i-th event marked as queued for the background worker */
-extern Jsonb *enrich_batch_pending(EnrichBatch *batch, int i);
+/* Where a queued event stands, as written in its created fields */
+typedef struct QueueState
+{
+	const char *step;			/* the step that will finish it */
+	int			attempts;		/* lookups tried so far */
+	const char *retry_at;		/* not before (after a failure), or NULL */
+	const char *queued_at;
+} QueueState;
+
+/*
+ * The i-th event, queued for the background worker (pending) or finished
+ * by it (keeping queued_at).  A pending write needs no lookup.
+ */
+extern Jsonb *enrich_batch_queued(EnrichBatch *batch, int i,
+								  const QueueState *queue, bool pending);
 
 /* Requests, cache hits and failures of the batch */
 extern const LookupStats *enrich_batch_stats(EnrichBatch *batch);

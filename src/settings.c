@@ -31,6 +31,10 @@ int			anomali_max_concurrency = 4;
 int			anomali_cache_ttl_s = 3600;
 int			anomali_cache_entries = 65536;
 char	   *anomali_master_key_file = NULL;
+int			anomali_worker_batch_rows = 500;
+int			anomali_worker_idle_timeout_ms = 2000;
+int			anomali_worker_max_attempts = 5;
+int			anomali_worker_retry_delay_ms = 10000;
 
 /* Define every anomali_ts.* setting and reserve the prefix */
 void
@@ -141,6 +145,31 @@ settings_init(void)
 							   &anomali_master_key_file, "anomali_ts_master.key",
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("anomali_ts.worker_batch_size",
+							"Queued rows a background worker finishes in one transaction.",
+							NULL, &anomali_worker_batch_rows,
+							500, 1, 100000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("anomali_ts.worker_idle_timeout",
+							"How long a background worker waits for new rows before it exits.",
+							"It is started again by the next commit of queued rows.",
+							&anomali_worker_idle_timeout_ms,
+							2000, 100, 3600000, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("anomali_ts.worker_max_attempts",
+							"Lookups a queued row gets before its errors are final.",
+							NULL, &anomali_worker_max_attempts,
+							5, 1, 100, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("anomali_ts.worker_retry_delay",
+							"Wait before the first retry of a queued row whose lookups failed; doubles each time, at most an hour.",
+							NULL, &anomali_worker_retry_delay_ms,
+							10000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("anomali_ts");
 }

@@ -39,6 +39,12 @@ extern int	anomali_max_concurrency;
 extern int	anomali_cache_ttl_s;
 extern int	anomali_cache_entries;
 
+/* Background workers of asynchronous steps */
+extern int	anomali_worker_batch_rows;
+extern int	anomali_worker_idle_timeout_ms;
+extern int	anomali_worker_max_attempts;
+extern int	anomali_worker_retry_delay_ms;
+
 /* Where the master key that protects API keys lives */
 extern char *anomali_master_key_file;
 

@@ -56,7 +56,7 @@ load_step(void *arg)
 
 	values[0] = CStringGetTextDatum(a->name);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT enabled, strict, config FROM anomali_ts.step WHERE name = $1",
+	if (SPI_execute_with_args("SELECT enabled, strict, config, mode = 'async' FROM anomali_ts.step WHERE name = $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read enrichment step");
 	if (SPI_processed == 1)
@@ -71,6 +71,7 @@ load_step(void *arg)
 		s->enabled = DatumGetBool(SPI_getbinval(t, td, 1, &isnull));
 		s->strict = DatumGetBool(SPI_getbinval(t, td, 2, &isnull));
 		s->config = config_parse(DatumGetJsonbPCopy(SPI_getbinval(t, td, 3, &isnull)));
+		s->async = DatumGetBool(SPI_getbinval(t, td, 4, &isnull));
 		a->step = s;
 		MemoryContextSwitchTo(old);
 	}

@@ -15,6 +15,7 @@ typedef struct Step
 	char	   *name;
 	bool		enabled;
 	bool		strict;
+	bool		async;			/* finished by a background worker */
 	const EnrichConfig *config;
 } Step;
 

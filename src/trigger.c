@@ -25,8 +25,11 @@
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 
+#include "created_fields.h"
 #include "enrich.h"
 #include "step.h"
+#include "utils/timestamp.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(anomali_enrich_trigger);
 
@@ -78,6 +81,10 @@ anomali_enrich_trigger(PG_FUNCTION_ARGS)
 	step_name = td->tg_trigger->tgargs[0];
 	column = td->tg_trigger->tgargs[1];
 
+	/* A worker's own update of a queued row is not enriched again here */
+	if (worker_is_self())
+		return PointerGetDatum(row);
+
 	step = step_get(step_name);
 	if (step == NULL)
 	{
@@ -112,14 +119,33 @@ anomali_enrich_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(row);
 	}
 
-	enrich_batch_lookup(batch);
-	if (step->strict && enrich_batch_has_error(batch, 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("enrichment step \"%s\" could not complete its lookups", step_name),
-				 errdetail("%s", enrich_batch_first_error(batch, 0)),
-				 errhint("The step is strict; make it non-strict to store such rows with the error recorded.")));
-	enriched = enrich_batch_result(batch, 0);
+	/*
+	 * An asynchronous step queues the row: its created fields say pending,
+	 * and a background worker finishes it after commit.  Without preloaded
+	 * workers the step runs synchronously, so no row waits forever.
+	 */
+	if (step->async && worker_available())
+	{
+		QueueState	q;
+
+		q.step = step_name;
+		q.attempts = 0;
+		q.retry_at = NULL;
+		q.queued_at = created_fields_time(GetCurrentTimestamp());
+		enriched = enrich_batch_queued(batch, 0, &q, true);
+		worker_note_queued();
+	}
+	else
+	{
+		enrich_batch_lookup(batch);
+		if (step->strict && enrich_batch_has_error(batch, 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("enrichment step \"%s\" could not complete its lookups", step_name),
+					 errdetail("%s", enrich_batch_first_error(batch, 0)),
+					 errhint("The step is strict; make it non-strict to store such rows with the error recorded.")));
+		enriched = enrich_batch_result(batch, 0);
+	}
 
 	cols[0] = attnum;
 	newval[0] = JsonbPGetDatum(enriched);

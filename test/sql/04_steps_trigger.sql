@@ -1,5 +1,6 @@
 -- Saved enrichment steps and the trigger that enriches rows as they arrive.
 SET search_path = public, anomali_ts;
+\set SHOW_CONTEXT never
 SET anomali_ts.skip_non_public = off;
 
 -- Steps are validated when saved.

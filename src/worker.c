@@ -1,0 +1,667 @@
+/*
+ * worker.c
+ *		Asynchronous enrichment by background workers.
+ *
+ * An asynchronous step's trigger writes "pending" created fields, naming
+ * the step in arcanna.ioc.global.pending_step, and the row commits at
+ * once.  The queue is those rows themselves: nothing is written anywhere
+ * else, a rolled-back insert leaves nothing queued, a deleted row leaves
+ * the queue with it, and a row is finished by the same UPDATE that clears
+ * its pending mark, so a crash between the two is impossible.  Each
+ * attached table has a partial index on the pending mark (created by
+ * anomali_attach_step), so finding queued rows costs nothing when there
+ * are none.
+ *
+ * One worker per database.  A launcher, registered when the library is
+ * preloaded, starts one for every database at server start (rows queued
+ * before a restart are finished); the commit of queued rows sets the
+ * latch of the database's worker, or starts one.  A worker takes, for
+ * each table and step, up to anomali_ts.worker_batch_size queued rows
+ * (FOR UPDATE SKIP LOCKED), looks up the unique observables of the whole
+ * batch together (the cache first, then chunked q= requests several at
+ * once), and writes the verdicts, all in one transaction: killed midway,
+ * it leaves its rows queued, to be finished exactly once later.  Rows
+ * whose lookups failed stay queued with a retry time, doubling from
+ * anomali_ts.worker_retry_delay, until anomali_ts.worker_max_attempts,
+ * then keep their errors.  A worker with no queued rows left for
+ * anomali_ts.worker_idle_timeout exits, so it never holds a database open
+ * for long (DROP DATABASE waits up to five seconds for sessions to leave).
+ *
+ * Shared memory holds, per database, the worker's pid and PGPROC number
+ * (never a pointer), guarded by one LWLock.  A worker's memory is reset on
+ * every loop; SIGTERM interrupts transfers like a cancel request; SIGHUP
+ * reloads the configuration.
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "created_fields.h"
+#include "enrich.h"
+#include "settings.h"
+#include "step.h"
+#include "worker.h"
+
+#define MAX_DB_WORKERS 64
+#define START_GRACE_MS 10000	/* a worker asked for but not yet running */
+
+typedef struct WorkerSlot
+{
+	Oid			dbid;			/* InvalidOid: free */
+	pid_t		pid;			/* 0 while starting */
+	int			pgprocno;
+	TimestampTz starting_since;
+	int64		rows_finished;
+	TimestampTz last_batch_at;
+} WorkerSlot;
+
+typedef struct WorkerShared
+{
+	LWLock	   *lock;
+	WorkerSlot	slots[MAX_DB_WORKERS];
+} WorkerShared;
+
+static WorkerShared *wshared = NULL;
+static bool queued_in_xact = false;
+static bool callback_registered = false;
+static bool am_worker = false;
+
+PGDLLEXPORT void anomali_launcher_main(Datum arg);
+PGDLLEXPORT void anomali_worker_main(Datum arg);
+
+PG_FUNCTION_INFO_V1(anomali_worker_status);
+
+static void at_xact_end(XactEvent event, void *arg);
+static void wake_or_start(Oid dbid);
+static WorkerSlot *find_slot(Oid dbid);
+static void release_slot(int code, Datum arg);
+static int	process_queue(long *next_ms);
+static int	process_attachment(Oid relid, const char *column, const char *step_name,
+							   long *next_ms);
+
+/* Ask for shared memory; called from the shmem_request hook */
+void
+worker_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
+	RequestNamedLWLockTranche("anomali_ts_worker", 1);
+}
+
+/* Create or attach the worker slots; called from the shmem_startup hook */
+void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	wshared = ShmemInitStruct("anomali_ts workers", sizeof(WorkerShared), &found);
+	if (!found)
+	{
+		memset(wshared, 0, sizeof(WorkerShared));
+		wshared->lock = &(GetNamedLWLockTranche("anomali_ts_worker"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Register the launcher that starts a worker per database at server start */
+void
+worker_register_launcher(void)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "anomali_ts");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "anomali_launcher_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "anomali_ts launcher");
+	snprintf(w.bgw_type, BGW_MAXLEN, "anomali_ts launcher");
+	RegisterBackgroundWorker(&w);
+}
+
+/* True when workers can run (the library was preloaded) */
+bool
+worker_available(void)
+{
+	return wshared != NULL;
+}
+
+/* True inside a worker */
+bool
+worker_is_self(void)
+{
+	return am_worker;
+}
+
+/* A row of this transaction was queued: wake or start a worker at commit */
+void
+worker_note_queued(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(at_xact_end, NULL);
+		callback_registered = true;
+	}
+	queued_in_xact = true;
+}
+
+/* Transaction callback: after a commit that queued rows, get them done */
+static void
+at_xact_end(XactEvent event, void *arg)
+{
+	if (!queued_in_xact)
+		return;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		queued_in_xact = false;
+		wake_or_start(MyDatabaseId);
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		queued_in_xact = false;
+}
+
+/* The slot of a database, or NULL; caller holds the lock */
+static WorkerSlot *
+find_slot(Oid dbid)
+{
+	for (int i = 0; i < MAX_DB_WORKERS; i++)
+		if (wshared->slots[i].dbid == dbid)
+			return &wshared->slots[i];
+	return NULL;
+}
+
+/*
+ * Set the latch of the database's worker, or start one.  Runs in a commit
+ * callback and in the launcher, so it never raises: a failure to start is
+ * logged, and the rows stay queued for the next commit or server start.
+ */
+static void
+wake_or_start(Oid dbid)
+{
+	WorkerSlot *slot;
+	BackgroundWorker w;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (wshared == NULL)
+		return;
+
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+	slot = find_slot(dbid);
+	if (slot != NULL && slot->pid > 0)
+	{
+		int			procno = slot->pgprocno;
+
+		LWLockRelease(wshared->lock);
+		SetLatch(&GetPGProcByNumber(procno)->procLatch);
+		return;
+	}
+	if (slot != NULL &&
+		!TimestampDifferenceExceeds(slot->starting_since, now, START_GRACE_MS))
+	{
+		LWLockRelease(wshared->lock);
+		return;					/* already on its way */
+	}
+	if (slot == NULL)
+		slot = find_slot(InvalidOid);
+	if (slot == NULL)
+	{
+		LWLockRelease(wshared->lock);
+		elog(LOG, "anomali_ts: no free worker slot for database %u", dbid);
+		return;
+	}
+	slot->dbid = dbid;
+	slot->pid = 0;
+	slot->starting_since = now;
+	LWLockRelease(wshared->lock);
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 5;		/* killed by an error: come back */
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "anomali_ts");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "anomali_worker_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "anomali_ts worker for database %u", dbid);
+	snprintf(w.bgw_type, BGW_MAXLEN, "anomali_ts worker");
+	w.bgw_main_arg = ObjectIdGetDatum(dbid);
+	if (!RegisterDynamicBackgroundWorker(&w, NULL))
+	{
+		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+		if (slot->dbid == dbid && slot->pid == 0)
+			slot->dbid = InvalidOid;
+		LWLockRelease(wshared->lock);
+		elog(LOG, "anomali_ts: could not start a worker for database %u; raise max_worker_processes",
+			 dbid);
+	}
+}
+
+/* The launcher: start a worker for every database that accepts connections */
+void
+anomali_launcher_main(Datum arg)
+{
+	List	   *dbids = NIL;
+	ListCell   *lc;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	StartTransactionCommand();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate)
+			dbids = lappend_oid(dbids, db->oid);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+
+	foreach(lc, dbids)
+		wake_or_start(lfirst_oid(lc));
+	proc_exit(0);
+}
+
+/* on_shmem_exit callback: give the slot back */
+static void
+release_slot(int code, Datum arg)
+{
+	WorkerSlot *slot;
+
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+	slot = find_slot(DatumGetObjectId(arg));
+	if (slot != NULL && slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		slot->dbid = InvalidOid;
+		slot->starting_since = 0;
+	}
+	LWLockRelease(wshared->lock);
+}
+
+/* A worker for one database */
+void
+anomali_worker_main(Datum arg)
+{
+	Oid			dbid = DatumGetObjectId(arg);
+	WorkerSlot *slot;
+	MemoryContext loop_cxt;
+	TimestampTz idle_since;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	pgstat_report_appname("anomali_ts worker");
+
+	/* One worker per database: leave if another one already runs */
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+	slot = find_slot(dbid);
+	if (slot != NULL && slot->pid > 0 && slot->pid != MyProcPid &&
+		kill(slot->pid, 0) == 0)
+	{
+		LWLockRelease(wshared->lock);
+		proc_exit(0);
+	}
+	if (slot == NULL)
+		slot = find_slot(InvalidOid);
+	if (slot == NULL)
+	{
+		LWLockRelease(wshared->lock);
+		elog(LOG, "anomali_ts: no free worker slot for database %u", dbid);
+		proc_exit(0);
+	}
+	slot->dbid = dbid;
+	slot->pid = MyProcPid;
+	slot->pgprocno = MyProc->pgprocno;
+	slot->starting_since = 0;
+	LWLockRelease(wshared->lock);
+	on_shmem_exit(release_slot, ObjectIdGetDatum(dbid));
+
+	am_worker = true;
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "anomali_ts worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	idle_since = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		long		next_ms = -1;
+		int			finished;
+		long		wait;
+		long		idle_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+		finished = process_queue(&next_ms);
+		MemoryContextSwitchTo(loop_cxt);
+
+		if (finished > 0)
+		{
+			LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+			slot->rows_finished += finished;
+			slot->last_batch_at = GetCurrentTimestamp();
+			LWLockRelease(wshared->lock);
+			idle_since = GetCurrentTimestamp();
+			continue;
+		}
+
+		/* Rows waiting for a retry keep the worker; an empty queue does not */
+		idle_ms = TimestampDifferenceMilliseconds(idle_since, GetCurrentTimestamp());
+		if (next_ms >= 0)
+		{
+			idle_since = GetCurrentTimestamp();
+			wait = Min(Max(next_ms, 10), anomali_worker_idle_timeout_ms);
+		}
+		else if (idle_ms >= anomali_worker_idle_timeout_ms)
+			proc_exit(0);
+		else
+			wait = anomali_worker_idle_timeout_ms - idle_ms;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * One pass over every asynchronous attachment of this database, in one
+ * transaction; returns rows finished, and in *next_ms when a queued row
+ * waits for a retry (-1 when nothing is queued at all).
+ */
+static int
+process_queue(long *next_ms)
+{
+	int			finished = 0;
+	SPITupleTable *attachments;
+	uint64		n;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "anomali_ts: reading the queue");
+
+	if (!OidIsValid(get_extension_oid("anomali_ts", true)))
+		n = 0;
+	else
+	{
+		if (SPI_execute("SELECT a.relid, a.column_name::text, a.step_name "
+						"FROM anomali_ts.attachment a "
+						"JOIN anomali_ts.step s ON s.name = a.step_name AND s.mode = 'async' "
+						"JOIN pg_catalog.pg_class c ON c.oid = a.relid AND c.relkind = 'r' "
+						"JOIN pg_catalog.pg_attribute t ON t.attrelid = a.relid "
+						" AND t.attname = a.column_name AND NOT t.attisdropped "
+						" AND t.atttypid = 'pg_catalog.jsonb'::pg_catalog.regtype",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read anomali_ts.attachment");
+		n = SPI_processed;
+	}
+	attachments = SPI_tuptable;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(attachments->vals[i],
+														   attachments->tupdesc, 1, &isnull));
+		char	   *column = SPI_getvalue(attachments->vals[i], attachments->tupdesc, 2);
+		char	   *step = SPI_getvalue(attachments->vals[i], attachments->tupdesc, 3);
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		/* One table's trouble (dropped meanwhile, a bad row) spares the rest */
+		BeginInternalSubTransaction(NULL);
+		PG_TRY();
+		{
+			finished += process_attachment(relid, column, step, next_ms);
+			ReleaseCurrentSubTransaction();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			ereport(WARNING,
+					(errmsg("anomali_ts worker: step \"%s\" on table %u: %s",
+							step, relid, edata->message)));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return finished;
+}
+
+/* A member of an event's arcanna.ioc.global, if present */
+static bool
+global_member(Jsonb *event, const char *key, JsonbValue *out)
+{
+	JsonbContainer *c = &event->root;
+	static const char *const path[] = {"arcanna", "ioc", "global"};
+
+	for (int i = 0; i < lengthof(path); i++)
+	{
+		if (!JsonContainerIsObject(c) ||
+			getKeyJsonValueFromContainer(c, path[i], strlen(path[i]), out) == NULL ||
+			out->type != jbvBinary)
+			return false;
+		c = out->val.binary.data;
+	}
+	return JsonContainerIsObject(c) &&
+		getKeyJsonValueFromContainer(c, key, strlen(key), out) != NULL;
+}
+
+/* Read the queue bookkeeping a row carries */
+static void
+read_queue_state(Jsonb *event, QueueState *q)
+{
+	JsonbValue	v;
+
+	q->attempts = 0;
+	q->queued_at = NULL;
+	if (global_member(event, "attempts", &v) && v.type == jbvNumeric)
+		q->attempts = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+														NumericGetDatum(v.val.numeric)));
+	if (global_member(event, "queued_at", &v) && v.type == jbvString)
+		q->queued_at = pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/* Finish up to worker_batch_size queued rows of one table and step */
+static int
+process_attachment(Oid relid, const char *column, const char *step_name,
+				   long *next_ms)
+{
+	const Step *step = step_get(step_name);
+	char	   *rel;
+	char	   *col = (char *) quote_identifier(column);
+	char	   *mark;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	SPITupleTable *rows;
+	uint64		nrows;
+	EnrichBatch *batch;
+	int		   *row_of;
+	int			nbatch = 0;
+	int			finished = 0;
+	SPIPlanPtr	update;
+	Oid			update_types[2] = {JSONBOID, TIDOID};
+
+	if (step == NULL || !step->enabled)
+		return 0;
+	rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									 get_rel_name(relid));
+	mark = psprintf("(%s #>> '{arcanna,ioc,global,pending_step}')", col);
+
+	values[0] = CStringGetTextDatum(step_name);
+	values[1] = Int32GetDatum(anomali_worker_batch_rows);
+	pgstat_report_activity(STATE_RUNNING, "anomali_ts: enriching queued rows");
+	if (SPI_execute_with_args(psprintf("SELECT ctid, %s FROM ONLY %s "
+									   "WHERE %s IS NOT NULL AND %s = $1 "
+									   "AND coalesce((%s #>> '{arcanna,ioc,global,retry_at}')::timestamptz <= now(), true) "
+									   "LIMIT $2 FOR UPDATE SKIP LOCKED",
+									   col, rel, mark, mark, col),
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the queue of %s", rel);
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+
+	if (nrows == 0)
+	{
+		bool		isnull;
+		Datum		wait;
+
+		/* Nothing due: is anything queued, and when is the next retry due? */
+		if (SPI_execute_with_args(psprintf("SELECT count(*), extract(epoch FROM min((%s #>> '{arcanna,ioc,global,retry_at}')::timestamptz) - now()) * 1000 "
+										   "FROM ONLY %s WHERE %s IS NOT NULL AND %s = $1",
+										   col, rel, mark, mark),
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the queue of %s", rel);
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+		{
+			long		ms = 0;
+
+			wait = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			if (!isnull)
+				ms = (long) Max(DatumGetFloat8(DirectFunctionCall1(numeric_float8, wait)), 0);
+			*next_ms = *next_ms < 0 ? ms : Min(*next_ms, ms);
+		}
+		return 0;
+	}
+
+	batch = enrich_batch_begin(step->config);
+	row_of = palloc(sizeof(int) * nrows);
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+		Datum		ev = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
+
+		if (!isnull && enrich_batch_add(batch, DatumGetJsonbP(ev)))
+			row_of[nbatch++] = (int) i;
+	}
+	enrich_batch_lookup(batch);
+
+	update = SPI_prepare(psprintf("UPDATE ONLY %s SET %s = $1 WHERE ctid = $2", rel, col),
+						 2, update_types);
+	if (update == NULL)
+		elog(ERROR, "could not prepare the update of %s", rel);
+
+	for (int k = 0; k < nbatch; k++)
+	{
+		HeapTuple	t = rows->vals[row_of[k]];
+		bool		isnull;
+		Jsonb	   *old = DatumGetJsonbP(SPI_getbinval(t, rows->tupdesc, 2, &isnull));
+		QueueState	q;
+		bool		again;
+		Datum		args[2];
+
+		read_queue_state(old, &q);
+		q.step = step_name;
+		q.attempts++;
+		q.retry_at = NULL;
+
+		/* Failed lookups are tried again later, a bounded number of times */
+		again = enrich_batch_has_error(batch, k) && q.attempts < anomali_worker_max_attempts;
+		if (again)
+		{
+			int64		delay = (int64) anomali_worker_retry_delay_ms << Min(q.attempts - 1, 10);
+
+			delay = Min(delay, (int64) 3600 * 1000);
+			q.retry_at = created_fields_time(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay));
+
+			/* The row is still queued: the worker must stay for its retry */
+			*next_ms = *next_ms < 0 ? (long) delay : Min(*next_ms, (long) delay);
+		}
+		else
+			finished++;
+
+		args[0] = JsonbPGetDatum(enrich_batch_queued(batch, k, &q, again));
+		args[1] = SPI_getbinval(t, rows->tupdesc, 1, &isnull);
+		if (SPI_execute_plan(update, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update %s", rel);
+	}
+
+	return finished;
+}
+
+/* anomali_worker_status(): the workers of every database */
+Datum
+anomali_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (wshared == NULL)
+		return (Datum) 0;
+
+	LWLockAcquire(wshared->lock, LW_SHARED);
+	for (int i = 0; i < MAX_DB_WORKERS; i++)
+	{
+		WorkerSlot *s = &wshared->slots[i];
+		Datum		values[5];
+		bool		nulls[5] = {false};
+
+		if (!OidIsValid(s->dbid))
+			continue;
+		values[0] = ObjectIdGetDatum(s->dbid);
+		values[1] = Int32GetDatum(s->pid);
+		values[2] = CStringGetTextDatum(s->pid > 0 ? "running" : "starting");
+		values[3] = Int64GetDatum(s->rows_finished);
+		if (s->last_batch_at != 0)
+			values[4] = TimestampTzGetDatum(s->last_batch_at);
+		else
+			nulls[4] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(wshared->lock);
+	return (Datum) 0;
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Tests of asynchronous steps and their background workers: things a
+# pg_regress file cannot do, such as killing a worker, restarting the
+# server or dropping a database.  Run by scripts/test.sh against its
+# cluster and simulator (it needs PGHOST, PGPORT, WORK, SIM_* and the
+# functions of scripts/lib.sh); prints "ok N - ..." or "not ok N - ..." per
+# check and exits non-zero if any failed.  Every wait is bounded.
+set -uo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+DB=async_test
+PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB")
+checks=0
+failures=0
+
+# Record one check
+check() {
+	local what=$1
+	shift
+	checks=$((checks + 1))
+	if "$@"; then
+		echo "ok $checks - $what"
+	else
+		echo "not ok $checks - $what"
+		failures=$((failures + 1))
+	fi
+}
+
+# Run SQL in the test database and print the result
+q() { "${PSQL[@]}" -c "$1"; }
+
+# True when the SQL's result equals the expected text
+is() { [ "$(q "$1")" = "$2" ]; }
+
+# Wait (at most $2 seconds) until the SQL returns t
+wait_for() {
+	local sql=$1 limit=${2:-30} i
+	for i in $(seq 1 $((limit * 10))); do
+		[ "$(q "$sql")" = "t" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Set the simulator's global fault options (JSON), e.g. '{"status": 503}'
+sim_control() {
+	python3 - "$SIM_ADMIN/control" "$1" <<'PY'
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST",
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=5).read()
+PY
+}
+
+QUEUED="(SELECT count(*) FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL)"
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+psql -X -q -d postgres <<SQL
+ALTER SYSTEM SET anomali_ts.worker_retry_delay = '300ms';
+ALTER SYSTEM SET anomali_ts.worker_max_attempts = 3;
+ALTER SYSTEM SET anomali_ts.worker_batch_size = 50;
+SELECT pg_reload_conf();
+SQL
+"${PSQL[@]}" -v sim_url="$SIM_URL" -v sim_user="$SIM_USER" >/dev/null <<'SQL'
+CREATE EXTENSION anomali_ts CASCADE;
+SET search_path = public, anomali_ts;
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+\getenv sim_key SIM_KEY
+SELECT anomali_create_integration('Sim', :'sim_user', :'sim_key', :'sim_url');
+RESET log_statement;
+RESET log_min_error_statement;
+SELECT anomali_create_step('async', '{"integration": "Sim", "ioc_fields": "ip"}', mode => 'async');
+CREATE TABLE events (id bigserial PRIMARY KEY, ev jsonb, note text);
+SELECT anomali_attach_step('events', 'ev', 'async');
+SQL
+# Documentation addresses are non-public; let the worker send them.
+psql -X -q -d postgres -c "ALTER SYSTEM SET anomali_ts.skip_non_public = off" -c "SELECT pg_reload_conf()" >/dev/null
+
+# 1. Inserts return at once with "pending"; committed rows are finished by
+#    the worker, rolled-back rows never existed.
+q "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '198.51.100.' || (1 + i % 20)) FROM generate_series(1, 200) i"
+q "BEGIN; INSERT INTO events (ev, note) SELECT '{\"ip\": \"198.51.100.7\"}', 'rolled back' FROM generate_series(1, 50); ROLLBACK;"
+check "an inserted row is stored with result pending (or already finished)" \
+	is "SELECT count(*) FROM events WHERE ev #>> '{arcanna,ioc,global,result}' IN ('pending', 'malicious', 'not_malicious')" "200"
+check "the worker finishes every committed row" wait_for "SELECT $QUEUED = 0" 30
+check "finished rows carry verdicts: 198.51.100.7 malicious, 198.51.100.9 not" \
+	is "SELECT string_agg(DISTINCT (ev->>'ip') || '=' || (ev #>> '{arcanna,ioc,global,result}'), ' ' ORDER BY (ev->>'ip') || '=' || (ev #>> '{arcanna,ioc,global,result}')) FROM events WHERE ev->>'ip' IN ('198.51.100.7', '198.51.100.9')" \
+	"198.51.100.7=malicious 198.51.100.9=not_malicious"
+check "no rolled-back row exists or was enriched" is "SELECT count(*) FROM events WHERE note = 'rolled back'" "0"
+check "every row names the step once, with queued_at kept" \
+	is "SELECT count(*) FROM events WHERE ev #> '{arcanna,ioc,global,steps}' = '[\"Sim\"]' AND ev #>> '{arcanna,ioc,global,queued_at}' IS NOT NULL" "200"
+check "the worker's status shows the rows it finished" \
+	is "SELECT sum(rows_finished) >= 200 FROM anomali_ts.anomali_worker_status() WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database())" "t"
+
+# 2. The API is down for a while: rows stay queued, are retried with
+#    back-off (the queue and health show it), and end enriched when it is back.
+#    (Each section asks about values not yet in the cache.)
+sim_control '{"status": 503}'
+q "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '203.0.113.7', 'n', i) FROM generate_series(1, 30) i"
+check "while the API fails, rows are retried (attempts recorded, still queued)" \
+	wait_for "SELECT count(*) = 30 FROM events WHERE (ev #>> '{arcanna,ioc,global,attempts}')::int >= 1 AND ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL" 20
+check "the queue view shows them queued and retrying" \
+	is "SELECT queued >= 30 AND retrying >= 1 AND oldest_age IS NOT NULL FROM anomali_ts.queue WHERE step_name = 'async'" "t"
+check "anomali_health() shows the queue of the integration" \
+	is "SELECT queued >= 30 AND oldest_queued_s >= 0 FROM anomali_ts.anomali_health('Sim')" "t"
+sim_control '{}'
+check "when the API is back, every queued row ends enriched" wait_for "SELECT $QUEUED = 0" 30
+check "and none of them was lost or left as error" \
+	is "SELECT count(*) FROM events WHERE ev->>'n' IS NOT NULL AND ev #>> '{arcanna,ioc,global,result}' = 'malicious'" "30"
+
+# 3. An API that never recovers: after worker_max_attempts the errors are final.
+sim_control '{"status": 503}'
+q "INSERT INTO events (ev, note) VALUES ('{\"ip\": \"203.0.113.5\"}', 'gives up')"
+check "after the last attempt the row keeps its error and leaves the queue" \
+	wait_for "SELECT ev #>> '{arcanna,ioc,global,result}' = 'error' AND ev #>> '{arcanna,ioc,global,pending_step}' IS NULL FROM events WHERE note = 'gives up'" 30
+sim_control '{}'
+
+# 4. A row updated or deleted before the worker reaches it: another session
+#    holds the rows (the worker skips locked rows), changes them, commits.
+q "INSERT INTO events (ev, note) VALUES ('{\"ip\": \"198.51.100.7\"}', 'to update'), ('{\"ip\": \"198.51.100.7\"}', 'to delete')" >/dev/null
+# (inserted and held in one transaction, so the worker cannot have them yet)
+psql -X -q -d "$DB" >/dev/null <<'SQL'
+BEGIN;
+INSERT INTO events (ev, note) VALUES ('{"ip": "198.51.100.9"}', 'held update'), ('{"ip": "198.51.100.9"}', 'held delete');
+SELECT pg_sleep(0.5);
+UPDATE events SET ev = jsonb_set(ev, '{ip}', '"198.51.100.7"') WHERE note = 'held update';
+DELETE FROM events WHERE note = 'held delete';
+COMMIT;
+SQL
+check "a row updated before its turn is enriched once, with its new content" \
+	wait_for "SELECT ev #>> '{arcanna,ioc,global,result}' = 'malicious' FROM events WHERE note = 'held update'" 30
+check "a row deleted before its turn is simply gone" is "SELECT count(*) FROM events WHERE note = 'held delete'" "0"
+
+# 5. The worker killed in the middle of a batch: its rows stay queued and
+#    are finished exactly once by its successor.
+psql -X -q -d postgres -c "ALTER SYSTEM SET anomali_ts.worker_batch_size = 400" -c "SELECT pg_reload_conf()" >/dev/null
+sim_control '{"latency_ms": 400}'
+q "INSERT INTO events (ev, note) SELECT jsonb_build_object('ip', '198.51.' || (i / 250) || '.' || (i % 250)), 'kill' FROM generate_series(1, 400) i"
+if wait_for "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = current_database() AND wait_event_type = 'Extension'" 20; then
+	pid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = current_database()")
+	q "SELECT pg_terminate_backend($pid)" >/dev/null
+	killed=yes
+else
+	killed=no
+fi
+check "a worker was caught mid-batch and terminated" [ "$killed" = yes ]
+sim_control '{}'
+check "its successor finishes every row" wait_for "SELECT $QUEUED = 0" 60
+check "each of those rows was finished exactly once (one step, not pending, no error)" \
+	is "SELECT count(*) FROM events WHERE note = 'kill' AND ev #> '{arcanna,ioc,global,steps}' = '[\"Sim\"]' AND ev #>> '{arcanna,ioc,global,result}' = 'not_malicious'" "400"
+
+# 6. A server restart with a non-empty queue: the launcher starts a worker.
+sim_control '{"status": 503}'
+q "INSERT INTO events (ev, note) SELECT '{\"ip\": \"192.0.2.10\"}', 'restart' FROM generate_series(1, 20)" >/dev/null
+wait_for "SELECT count(*) = 20 FROM events WHERE note = 'restart' AND (ev #>> '{arcanna,ioc,global,attempts}')::int >= 1" 20 >/dev/null
+as_pg env -u SIM_KEY -u ANOMALI_SIM_KEY "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 60 \
+	restart -l "$WORK/server.log" >/dev/null
+sim_control '{}'
+check "after a restart, rows queued before it are finished" wait_for "SELECT $QUEUED = 0" 60
+check "all of them malicious" is "SELECT count(*) FROM events WHERE note = 'restart' AND ev #>> '{arcanna,ioc,global,result}' = 'malicious'" "20"
+
+# 7. DROP EXTENSION while the worker is busy: it completes, and the worker
+#    neither fails nor hangs.
+sim_control '{"latency_ms": 300}'
+q "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '203.0.' || (i / 250) || '.' || (i % 250)) FROM generate_series(1, 200) i" >/dev/null
+start=$(date +%s)
+q "DROP EXTENSION anomali_ts CASCADE" >/dev/null 2>&1
+check "DROP EXTENSION with the worker running completes within 30 s" [ $(($(date +%s) - start)) -le 30 ]
+check "and the worker leaves the database" wait_for "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = current_database()" 20
+sim_control '{}'
+
+# 8. DROP DATABASE: an idle worker leaves on its own, a busy one is ended by
+#    WITH (FORCE); neither hangs.
+start=$(date +%s)
+psql -X -q -d postgres -c "DROP DATABASE $DB" >/dev/null 2>&1
+dropped=$?
+check "plain DROP DATABASE succeeds once the worker is idle, within 30 s" \
+	[ "$dropped" -eq 0 ] && [ $(($(date +%s) - start)) -le 30 ]
+
+# 9. A busy worker and DROP DATABASE ... WITH (FORCE): ended, no hang.
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_force" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "${DB}_force" -v sim_url="$SIM_URL" -v sim_user="$SIM_USER" >/dev/null <<'SQL'
+CREATE EXTENSION anomali_ts CASCADE;
+SET search_path = public, anomali_ts;
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+\getenv sim_key SIM_KEY
+SELECT anomali_create_integration('Sim', :'sim_user', :'sim_key', :'sim_url');
+RESET log_statement;
+RESET log_min_error_statement;
+SELECT anomali_create_step('async', '{"integration": "Sim", "ioc_fields": "ip"}', mode => 'async');
+CREATE TABLE events (ev jsonb);
+SELECT anomali_attach_step('events', 'ev', 'async');
+SQL
+sim_control '{"latency_ms": 3000}'
+psql -X -q -d "${DB}_force" -c "INSERT INTO events SELECT jsonb_build_object('ip', '198.18.0.' || i) FROM generate_series(1, 100) i" >/dev/null
+busy=$(psql -X -q -At -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = '${DB}_force'")
+start=$(date +%s)
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_force WITH (FORCE)" >/dev/null 2>&1
+dropped=$?
+sim_control '{}'
+check "DROP DATABASE WITH (FORCE) ends a busy worker ($busy running) within 10 s" \
+	[ "$dropped" -eq 0 ] && [ $(($(date +%s) - start)) -le 10 ]
+
+psql -X -q -d postgres -c "ALTER SYSTEM RESET anomali_ts.worker_retry_delay" \
+	-c "ALTER SYSTEM RESET anomali_ts.worker_max_attempts" \
+	-c "ALTER SYSTEM RESET anomali_ts.worker_batch_size" \
+	-c "ALTER SYSTEM RESET anomali_ts.skip_non_public" -c "SELECT pg_reload_conf()" >/dev/null
+
+echo "async: $((checks - failures)) passed, $failures failed"
+[ "$failures" -eq 0 ]
