@@ -24,6 +24,8 @@ ROWS = [
     ("D0", "D0  PL/Python trigger, no cache"),
     ("D1", "D1  PL/Python trigger, dict cache in GD"),
     ("E", "E   CALL anomali_enrich_table, cold cache"),
+    ("F_insert", "F   async step: the INSERT ... SELECT alone"),
+    ("F_end", "F   async step: insert until the worker finished all"),
 ]
 
 
@@ -122,6 +124,8 @@ def table(argv):
             ("Blean/A", "B_lean", "A_insert", "B writing results only vs plain INSERT ... SELECT"),
             ("C/D1", "C", "D1", "extension, cold cache vs PL/Python with dict cache"),
             ("E/D1", "E", "D1", "bulk procedure, cold cache vs PL/Python with dict cache"),
+            ("F/A", "F_insert", "A_insert", "inserts with the async step vs plain INSERT ... SELECT"),
+            ("Fend/D1", "F_end", "D1", "async, enriched end to end vs PL/Python with dict cache"),
             ("C/D0", "C", "D0", "extension, cold cache vs PL/Python without cache"),
             ("D1/D0", "D1", "D0", "PL/Python: dict cache vs none")):
         r = ratio(a, b)
@@ -197,6 +201,12 @@ def table(argv):
     targets.append(("E's requests <= unique/batch_size + pages",
                      e_bound is not None and e_requests is not None and e_requests <= e_bound,
                      "%s requests, bound %s" % (e_requests, e_bound)))
+    r = ratio("F_insert", "A_insert")
+    targets.append(("F inserts >= 0.8 x A (INSERT ... SELECT)", r is not None and r >= 0.8,
+                    "F/A = %s" % ("n/a" if r is None else "%.2f" % r)))
+    r = ratio("F_end", "D1")
+    targets.append(("F end to end >= 10 x D1", r is not None and r >= 10,
+                    "Fend/D1 = %s" % ("n/a" if r is None else "%.2f" % r)))
     for name, ok, detail in targets:
         print("  %s  %-44s %s" % (verdict(ok), name, detail))
     print()

@@ -28,12 +28,18 @@ COPY (SELECT ev FROM bench.staging ORDER BY id) TO :'copy_file';
 SELECT anomali_ts.anomali_create_integration(
 		'bench_' || t, :'sim_user', :'sim_key',
 		format('%s/opt/latency_ms=%s,tag=%s/api/v2/intelligence/', :'sim_base', :'latency_ms', t))
-  FROM unnest(ARRAY['B', 'C', 'E', 'M']) t;
+  FROM unnest(ARRAY['B', 'C', 'E', 'F', 'M']) t;
 SELECT anomali_ts.anomali_create_step('bench_' || t,
 		jsonb_build_object('integration', 'bench_' || t,
 						   'display_name', 'ThreatStream',
 						   'ioc_fields', :'ioc_fields'))
   FROM unnest(ARRAY['B', 'C', 'E']) t;
+-- F: the same step, asynchronous
+SELECT anomali_ts.anomali_create_step('bench_F',
+		jsonb_build_object('integration', 'bench_F',
+						   'display_name', 'ThreatStream',
+						   'ioc_fields', :'ioc_fields'),
+		mode => 'async');
 -- B (lean), for information: the same step writing only the results
 SELECT anomali_ts.anomali_create_step('bench_B_lean',
 		jsonb_build_object('integration', 'bench_B',
@@ -51,6 +57,7 @@ CREATE TABLE bench.ev_c (LIKE bench.ev_a_insert INCLUDING ALL);
 CREATE TABLE bench.ev_d0 (LIKE bench.ev_a_insert INCLUDING ALL);
 CREATE TABLE bench.ev_d1 (LIKE bench.ev_a_insert INCLUDING ALL);
 CREATE TABLE bench.ev_e (LIKE bench.ev_a_insert INCLUDING ALL);
+CREATE TABLE bench.ev_f (LIKE bench.ev_a_insert INCLUDING ALL);
 
 SELECT anomali_ts.anomali_attach_step('bench.ev_b', 'ev', 'bench_B');
 -- ev_b_copy gets the same trigger under the same step (trigger names are
@@ -58,6 +65,7 @@ SELECT anomali_ts.anomali_attach_step('bench.ev_b', 'ev', 'bench_B');
 SELECT anomali_ts.anomali_attach_step('bench.ev_b_copy', 'ev', 'bench_B');
 SELECT anomali_ts.anomali_attach_step('bench.ev_b_lean', 'ev', 'bench_B_lean');
 SELECT anomali_ts.anomali_attach_step('bench.ev_c', 'ev', 'bench_C');
+SELECT anomali_ts.anomali_attach_step('bench.ev_f', 'ev', 'bench_F');
 
 -- The PL/Python baseline
 \ir py_trigger.sql

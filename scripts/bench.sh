@@ -130,11 +130,14 @@ measure() {
 		return 0
 	fi
 	after=$(sim_counts)
-	line=$(grep '^RESULT|' "$WORK/out/$label.out" | head -n 1)
 	read -r breq bconn <<<"$before"
 	read -r areq aconn <<<"$after"
 	# The "after" read of the counters opened one connection of its own.
-	echo "RUN|${line#RESULT|}|$((areq - breq))|$((aconn - bconn - 1))" >>"$WORK/runs.txt"
+	# (A file may report several results, as F does; each gets the counts.)
+	while IFS= read -r line; do
+		echo "RUN|${line#RESULT|}|$((areq - breq))|$((aconn - bconn - 1))" >>"$WORK/runs.txt"
+	done < <(grep '^RESULT|' "$WORK/out/$label.out")
+	line=$(grep '^RESULT|' "$WORK/out/$label.out" | tail -n 1)
 	# Anything the server said but E's progress NOTICEs is worth showing
 	if grep -v -q 'NOTICE:  anomali_ts: .* rows read' "$WORK/out/$label.err"; then
 		echo "MESSAGES|$label|$(grep -v 'NOTICE:  anomali_ts: .* rows read' "$WORK/out/$label.err" |
@@ -202,6 +205,7 @@ measure C c_cold.sql "anomali_ts trigger, cold cache, ${BENCH_LATENCY_MS} ms per
 measure D0 d0_python.sql "PL/Python trigger, one request per observable, first $BENCH_D0_EVENTS events"
 measure D1 d1_python_cache.sql "PL/Python trigger with a dict cache in GD"
 measure E e_bulk.sql "CALL anomali_enrich_table(batch_rows => $BENCH_E_BATCH_ROWS), cold cache"
+measure F f_async.sql "asynchronous step: inserts, then the background worker, cold cache"
 
 sim_get "$SIM_ADMIN/log?tag=E" >"$WORK/E.log.json"
 bench_psql 120 -f "$BENCH/checks.sql" >"$WORK/checks.out" 2>&1 || cat "$WORK/checks.out" >&2

@@ -32,6 +32,7 @@
 #include "utils/lsyscache.h"
 
 #include "enrich.h"
+#include "row_update.h"
 #include "step.h"
 
 PG_FUNCTION_INFO_V1(anomali_enrich_batch);
@@ -124,8 +125,9 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	char	   *rel;
 	Oid			select_types[3] = {TIDOID, TIDOID, INT4OID};
 	Datum		select_values[3];
-	Oid			update_types[3] = {JSONBOID, TIDOID, XIDOID};
-	SPIPlanPtr	update_plan;
+	Datum	   *ctids;
+	Datum	   *events;
+	Datum	   *xmins;
 	SPITupleTable *rows;
 	uint64		nrows;
 	EnrichBatch *batch;
@@ -183,23 +185,19 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	if (nbatch > 0)
 		enrich_batch_lookup(batch);
 
-	update_plan = SPI_prepare(psprintf("UPDATE ONLY %s SET %s = $1 WHERE ctid = $2 AND xmin = $3",
-									   rel, quote_identifier(column)),
-							  3, update_types);
-	if (update_plan == NULL)
-		elog(ERROR, "could not prepare the update of %s", rel);
+	ctids = palloc(sizeof(Datum) * Max(nbatch, 1));
+	events = palloc(sizeof(Datum) * Max(nbatch, 1));
+	xmins = palloc(sizeof(Datum) * Max(nbatch, 1));
 	for (int k = 0; k < nbatch; k++)
 	{
 		HeapTuple	t = rows->vals[batch_row[k]];
 		bool		isnull;
-		Datum		args[3];
 
-		args[0] = JsonbPGetDatum(enrich_batch_result(batch, k));
-		args[1] = SPI_getbinval(t, rows->tupdesc, 1, &isnull);
-		args[2] = SPI_getbinval(t, rows->tupdesc, 2, &isnull);
-		if (SPI_execute_plan(update_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update %s", rel);
+		events[k] = JsonbPGetDatum(enrich_batch_result(batch, k));
+		ctids[k] = SPI_getbinval(t, rows->tupdesc, 1, &isnull);
+		xmins[k] = SPI_getbinval(t, rows->tupdesc, 2, &isnull);
 	}
+	row_update_batch(rel, column, ctids, events, xmins, nbatch);
 
 	values[0] = PointerGetDatum(&last);
 	values[1] = Int32GetDatum((int32) nrows);

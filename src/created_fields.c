@@ -583,6 +583,94 @@ created_fields_write(Jsonb *event, const StepOutcome *so)
 	return JsonbValueToJsonb(result);
 }
 
+/* Copy every member of an object container but one */
+static void
+copy_members_except(JsonbParseState **st, JsonbContainer *c, const char *skip)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	key;
+	JsonbValue	val;
+	int			skiplen = strlen(skip);
+
+	if (c == NULL)
+		return;
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &val, true);
+		if (key.val.string.len == skiplen && memcmp(key.val.string.val, skip, skiplen) == 0)
+			continue;
+		pushJsonbValue(st, WJB_KEY, &key);
+		pushJsonbValue(st, WJB_VALUE, &val);
+	}
+}
+
+/* Mark an event as queued for an asynchronous step */
+Jsonb *
+created_fields_mark_pending(Jsonb *event, const EnrichConfig *cfg,
+							const char *step, const char *queued_at)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	JsonbContainer *arcanna = NULL;
+	JsonbContainer *ioc = NULL;
+	JsonbContainer *global = NULL;
+	bool		was_malicious = false;
+
+	if (get_key(&event->root, "arcanna", &v))
+		arcanna = object_of(&v);
+	if (arcanna != NULL && get_key(arcanna, "ioc", &v))
+		ioc = object_of(&v);
+	if (ioc != NULL && get_key(ioc, "global", &v))
+		global = object_of(&v);
+	if (global != NULL && get_key(global, "is_malicious", &v) && v.type == jbvBool)
+		was_malicious = v.val.boolean;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	copy_members_except(&st, &event->root, "arcanna");
+	put_key(&st, "arcanna");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	copy_members_except(&st, arcanna, "ioc");
+	put_key(&st, "ioc");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	copy_members_except(&st, ioc, "global");
+
+	put_key(&st, "global");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	put_key(&st, "result");
+	put_text(&st, WJB_VALUE, was_malicious ? "malicious" : "pending");
+	put_key(&st, "is_malicious");
+	put_bool(&st, was_malicious);
+	put_key(&st, "pending");
+	put_bool(&st, true);
+	put_key(&st, "pending_step");
+	put_text(&st, WJB_VALUE, step);
+	put_key(&st, "attempts");
+	put_int(&st, 0);
+	put_key(&st, "queued_at");
+	put_text(&st, WJB_VALUE, queued_at);
+	put_key(&st, "display_name");
+	put_text(&st, WJB_VALUE, cfg->display_name);
+	put_key(&st, "integration");
+	put_text(&st, WJB_VALUE, cfg->integration);
+	put_key(&st, "steps");
+	if (global != NULL && get_key(global, "steps", &v))
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	else
+	{
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	}
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
 /* Values an earlier step found malicious on this event */
 List *
 created_fields_previously_malicious(Jsonb *event)

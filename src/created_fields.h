@@ -59,6 +59,14 @@ typedef struct StepOutcome
 
 extern Jsonb *created_fields_write(Jsonb *event, const StepOutcome *outcome);
 
+/*
+ * Mark an event as queued for an asynchronous step: only
+ * arcanna.ioc.global changes (result pending, the step, the time), so the
+ * insert pays for no field walk and no lookup.
+ */
+extern Jsonb *created_fields_mark_pending(Jsonb *event, const EnrichConfig *config,
+										  const char *step, const char *queued_at);
+
 /* A time as written in created fields: ISO 8601, UTC, milliseconds */
 extern char *created_fields_time(TimestampTz t);
 

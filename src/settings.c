@@ -31,7 +31,7 @@ int			anomali_max_concurrency = 4;
 int			anomali_cache_ttl_s = 3600;
 int			anomali_cache_entries = 65536;
 char	   *anomali_master_key_file = NULL;
-int			anomali_worker_batch_rows = 500;
+int			anomali_worker_batch_rows = 1000;
 int			anomali_worker_idle_timeout_ms = 2000;
 int			anomali_worker_max_attempts = 5;
 int			anomali_worker_retry_delay_ms = 10000;
@@ -149,7 +149,7 @@ settings_init(void)
 	DefineCustomIntVariable("anomali_ts.worker_batch_size",
 							"Queued rows a background worker finishes in one transaction.",
 							NULL, &anomali_worker_batch_rows,
-							500, 1, 100000, PGC_SIGHUP, 0,
+							1000, 1, 100000, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("anomali_ts.worker_idle_timeout",

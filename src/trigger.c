@@ -110,6 +110,22 @@ anomali_enrich_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(row);
 	event = DatumGetJsonbP(value);
 
+	/*
+	 * An asynchronous step only marks the row queued (result pending); a
+	 * background worker finishes it after commit.  Without preloaded
+	 * workers the step runs synchronously, so no row waits forever.
+	 */
+	if (step->async && worker_available() && JB_ROOT_IS_OBJECT(event) &&
+		!JB_ROOT_IS_SCALAR(event))
+	{
+		enriched = created_fields_mark_pending(event, step->config, step_name,
+											   created_fields_time(GetCurrentTimestamp()));
+		worker_note_queued();
+		cols[0] = attnum;
+		newval[0] = JsonbPGetDatum(enriched);
+		return PointerGetDatum(heap_modify_tuple_by_cols(row, desc, 1, cols, newval, newnull));
+	}
+
 	batch = enrich_batch_begin(step->config);
 	if (!enrich_batch_add(batch, event))
 	{
@@ -119,33 +135,14 @@ anomali_enrich_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(row);
 	}
 
-	/*
-	 * An asynchronous step queues the row: its created fields say pending,
-	 * and a background worker finishes it after commit.  Without preloaded
-	 * workers the step runs synchronously, so no row waits forever.
-	 */
-	if (step->async && worker_available())
-	{
-		QueueState	q;
-
-		q.step = step_name;
-		q.attempts = 0;
-		q.retry_at = NULL;
-		q.queued_at = created_fields_time(GetCurrentTimestamp());
-		enriched = enrich_batch_queued(batch, 0, &q, true);
-		worker_note_queued();
-	}
-	else
-	{
-		enrich_batch_lookup(batch);
-		if (step->strict && enrich_batch_has_error(batch, 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("enrichment step \"%s\" could not complete its lookups", step_name),
-					 errdetail("%s", enrich_batch_first_error(batch, 0)),
-					 errhint("The step is strict; make it non-strict to store such rows with the error recorded.")));
-		enriched = enrich_batch_result(batch, 0);
-	}
+	enrich_batch_lookup(batch);
+	if (step->strict && enrich_batch_has_error(batch, 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("enrichment step \"%s\" could not complete its lookups", step_name),
+				 errdetail("%s", enrich_batch_first_error(batch, 0)),
+				 errhint("The step is strict; make it non-strict to store such rows with the error recorded.")));
+	enriched = enrich_batch_result(batch, 0);
 
 	cols[0] = attnum;
 	newval[0] = JsonbPGetDatum(enriched);

@@ -67,6 +67,7 @@
 
 #include "created_fields.h"
 #include "enrich.h"
+#include "row_update.h"
 #include "settings.h"
 #include "step.h"
 #include "worker.h"
@@ -533,8 +534,8 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 	int		   *row_of;
 	int			nbatch = 0;
 	int			finished = 0;
-	SPIPlanPtr	update;
-	Oid			update_types[2] = {JSONBOID, TIDOID};
+	Datum	   *ctids;
+	Datum	   *events;
 
 	if (step == NULL || !step->enabled)
 		return 0;
@@ -590,10 +591,8 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 	}
 	enrich_batch_lookup(batch);
 
-	update = SPI_prepare(psprintf("UPDATE ONLY %s SET %s = $1 WHERE ctid = $2", rel, col),
-						 2, update_types);
-	if (update == NULL)
-		elog(ERROR, "could not prepare the update of %s", rel);
+	ctids = palloc(sizeof(Datum) * Max(nbatch, 1));
+	events = palloc(sizeof(Datum) * Max(nbatch, 1));
 
 	for (int k = 0; k < nbatch; k++)
 	{
@@ -602,7 +601,6 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 		Jsonb	   *old = DatumGetJsonbP(SPI_getbinval(t, rows->tupdesc, 2, &isnull));
 		QueueState	q;
 		bool		again;
-		Datum		args[2];
 
 		read_queue_state(old, &q);
 		q.step = step_name;
@@ -624,11 +622,12 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 		else
 			finished++;
 
-		args[0] = JsonbPGetDatum(enrich_batch_queued(batch, k, &q, again));
-		args[1] = SPI_getbinval(t, rows->tupdesc, 1, &isnull);
-		if (SPI_execute_plan(update, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update %s", rel);
+		events[k] = JsonbPGetDatum(enrich_batch_queued(batch, k, &q, again));
+		ctids[k] = SPI_getbinval(t, rows->tupdesc, 1, &isnull);
 	}
+
+	/* The rows are locked (FOR UPDATE): no xmin check is needed */
+	row_update_batch(rel, column, ctids, events, NULL, nbatch);
 
 	return finished;
 }

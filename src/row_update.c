@@ -1,0 +1,51 @@
+/*
+ * row_update.c
+ *		Writing enriched events back into stored rows, a batch at a time.
+ *
+ * One UPDATE joins the table to the arrays of ctids and new events
+ * (unnest), so the executor finds each row by a TID scan and the batch
+ * costs one statement rather than one per row.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "row_update.h"
+
+/* Write a batch of events back into their rows */
+void
+row_update_batch(const char *rel, const char *column, Datum *ctids,
+				 Datum *events, Datum *xmins, int n)
+{
+	Oid			types[3] = {TIDARRAYOID, JSONBARRAYOID, XIDARRAYOID};
+	Datum		values[3];
+	const char *col = quote_identifier(column);
+	char	   *sql;
+	int			nargs = xmins != NULL ? 3 : 2;
+
+	if (n == 0)
+		return;
+
+	values[0] = PointerGetDatum(construct_array(ctids, n, TIDOID, sizeof(ItemPointerData),
+												false, TYPALIGN_SHORT));
+	values[1] = PointerGetDatum(construct_array(events, n, JSONBOID, -1, false, TYPALIGN_INT));
+	if (xmins != NULL)
+	{
+		values[2] = PointerGetDatum(construct_array(xmins, n, XIDOID, sizeof(TransactionId),
+													true, TYPALIGN_INT));
+		sql = psprintf("UPDATE ONLY %s AS t SET %s = v.ev "
+					   "FROM unnest($1, $2, $3) AS v(row_ctid, ev, row_xmin) "
+					   "WHERE t.ctid = v.row_ctid AND t.xmin = v.row_xmin",
+					   rel, col);
+	}
+	else
+		sql = psprintf("UPDATE ONLY %s AS t SET %s = v.ev "
+					   "FROM unnest($1, $2) AS v(row_ctid, ev) WHERE t.ctid = v.row_ctid",
+					   rel, col);
+
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update %s", rel);
+}
