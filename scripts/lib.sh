@@ -43,9 +43,11 @@ build_install() {
 }
 
 # Run a command as the unprivileged server user when we are root
+# (from /, which the server user can always enter, whatever the caller's
+# working directory)
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
@@ -165,11 +167,11 @@ cleanup() {
 	local pidfile
 	for pidfile in "$WORK"/*.pid; do
 		[ -f "$pidfile" ] || continue
-		kill "$(cat "$pidfile")" 2>/dev/null
-		wait "$(cat "$pidfile")" 2>/dev/null
+		kill "$(cat "$pidfile")" 2>/dev/null || true
+		wait "$(cat "$pidfile")" 2>/dev/null || true
 	done
 	if [ -f "$WORK/pgdata/postmaster.pid" ]; then
-		as_pg "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 60 stop >/dev/null 2>&1
+		as_pg "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 	fi
 	if [ -z "${KEEP_WORK:-}" ]; then
 		rm -rf "$WORK"
