@@ -60,9 +60,15 @@ if ! make -C "$REPO" -s installcheck PG_CONFIG="$PG_BIN/pg_config" \
 	exit 1
 fi
 
-say "asynchronous steps and their background workers"
-export SIM_KEY SIM_USER SIM_URL SIM_ADMIN WORK PG_BIN
-bash "$REPO/test/async_test.sh" | tee "$WORK/async.log" || { KEEP_WORK=1; exit 1; }
+# (Not under Valgrind: its checks wait for workers with time limits that a
+# tenfold slower server does not meet; the pg_regress suite is what
+# Valgrind runs.)
+: >"$WORK/async.log"
+if [ -z "${ANOMALI_VALGRIND:-}" ]; then
+	say "asynchronous steps and their background workers"
+	export SIM_KEY SIM_USER SIM_URL SIM_ADMIN WORK PG_BIN
+	bash "$REPO/test/async_test.sh" | tee "$WORK/async.log" || { KEEP_WORK=1; exit 1; }
+fi
 
 say "searching for the clear API key: server log, pg_dump, pg_stat_statements, simulator log"
 psql -X -q -At -d regression -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \

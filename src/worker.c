@@ -104,6 +104,7 @@ PG_FUNCTION_INFO_V1(anomali_worker_status);
 static void at_xact_end(XactEvent event, void *arg);
 static void wake_or_start(Oid dbid);
 static WorkerSlot *find_slot(Oid dbid);
+static WorkerSlot *new_slot(void);
 static void release_slot(int code, Datum arg);
 static int	process_queue(long *next_ms);
 static int	process_attachment(Oid relid, const char *column, const char *step_name,
@@ -191,6 +192,24 @@ at_xact_end(XactEvent event, void *arg)
 		queued_in_xact = false;
 }
 
+/*
+ * A slot for a database that has none: a free one, else one whose worker
+ * has stopped (its counters are lost); caller holds the lock
+ */
+static WorkerSlot *
+new_slot(void)
+{
+	WorkerSlot *slot = find_slot(InvalidOid);
+
+	for (int i = 0; slot == NULL && i < MAX_DB_WORKERS; i++)
+		if (wshared->slots[i].pid == 0 && wshared->slots[i].starting_since == 0)
+		{
+			slot = &wshared->slots[i];
+			memset(slot, 0, sizeof(*slot));
+		}
+	return slot;
+}
+
 /* The slot of a database, or NULL; caller holds the lock */
 static WorkerSlot *
 find_slot(Oid dbid)
@@ -226,14 +245,14 @@ wake_or_start(Oid dbid)
 		SetLatch(&GetPGProcByNumber(procno)->procLatch);
 		return;
 	}
-	if (slot != NULL &&
+	if (slot != NULL && slot->starting_since != 0 &&
 		!TimestampDifferenceExceeds(slot->starting_since, now, START_GRACE_MS))
 	{
 		LWLockRelease(wshared->lock);
 		return;					/* already on its way */
 	}
 	if (slot == NULL)
-		slot = find_slot(InvalidOid);
+		slot = new_slot();
 	if (slot == NULL)
 	{
 		LWLockRelease(wshared->lock);
@@ -258,7 +277,7 @@ wake_or_start(Oid dbid)
 	{
 		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 		if (slot->dbid == dbid && slot->pid == 0)
-			slot->dbid = InvalidOid;
+			slot->starting_since = 0;
 		LWLockRelease(wshared->lock);
 		elog(LOG, "anomali_ts: could not start a worker for database %u; raise max_worker_processes",
 			 dbid);
@@ -297,7 +316,10 @@ anomali_launcher_main(Datum arg)
 	proc_exit(0);
 }
 
-/* on_shmem_exit callback: give the slot back */
+/*
+ * on_shmem_exit callback: the database keeps its slot (and its counters)
+ * for the next worker, marked as not running
+ */
 static void
 release_slot(int code, Datum arg)
 {
@@ -308,7 +330,6 @@ release_slot(int code, Datum arg)
 	if (slot != NULL && slot->pid == MyProcPid)
 	{
 		slot->pid = 0;
-		slot->dbid = InvalidOid;
 		slot->starting_since = 0;
 	}
 	LWLockRelease(wshared->lock);
@@ -339,7 +360,7 @@ anomali_worker_main(Datum arg)
 		proc_exit(0);
 	}
 	if (slot == NULL)
-		slot = find_slot(InvalidOid);
+		slot = new_slot();
 	if (slot == NULL)
 	{
 		LWLockRelease(wshared->lock);
@@ -652,8 +673,12 @@ anomali_worker_status(PG_FUNCTION_ARGS)
 		if (!OidIsValid(s->dbid))
 			continue;
 		values[0] = ObjectIdGetDatum(s->dbid);
-		values[1] = Int32GetDatum(s->pid);
-		values[2] = CStringGetTextDatum(s->pid > 0 ? "running" : "starting");
+		if (s->pid > 0)
+			values[1] = Int32GetDatum(s->pid);
+		else
+			nulls[1] = true;
+		values[2] = CStringGetTextDatum(s->pid > 0 ? "running" :
+										s->starting_since != 0 ? "starting" : "stopped");
 		values[3] = Int64GetDatum(s->rows_finished);
 		if (s->last_batch_at != 0)
 			values[4] = TimestampTzGetDatum(s->last_batch_at);

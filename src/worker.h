@@ -5,7 +5,8 @@
  * This module owns the per-database background workers that finish rows an
  * asynchronous step queued: their life cycle (started at server start and
  * on the commit of queued rows, gone when idle), their slots in shared
- * memory, and the loop that takes batches of queued rows and enriches them.
+ * memory (a database keeps its slot, with its counters, between workers),
+ * and the loop that takes batches of queued rows and enriches them.
  */
 #ifndef ANOMALI_WORKER_H
 #define ANOMALI_WORKER_H
