@@ -180,20 +180,24 @@ write_observable(JsonbParseState **st, unsigned exposed,
 		put_key(st, "matches");
 		put_int(st, v ? v->matches : 0);
 	}
-	if (exposed & EXPOSE_MAX_CONFIDENCE)
+
+	/*
+	 * Keys whose value would be null or an empty list are left out: SQL
+	 * reads them the same way (->> gives NULL, an absent array has no
+	 * elements), and most observables of real traffic match nothing, so
+	 * events stay small enough to be stored without compression.
+	 */
+	if ((exposed & EXPOSE_MAX_CONFIDENCE) && v && v->max_confidence >= 0)
 	{
 		put_key(st, "max_confidence");
-		if (v && v->max_confidence >= 0)
-			put_int(st, v->max_confidence);
-		else
-			put_text(st, WJB_VALUE, NULL);
+		put_int(st, v->max_confidence);
 	}
-	if (exposed & EXPOSE_SEVERITY)
+	if ((exposed & EXPOSE_SEVERITY) && v && severity_name(v->severity) != NULL)
 	{
 		put_key(st, "severity");
-		put_text(st, WJB_VALUE, v ? severity_name(v->severity) : NULL);
+		put_text(st, WJB_VALUE, severity_name(v->severity));
 	}
-	if (exposed & EXPOSE_STATUSES)
+	if ((exposed & EXPOSE_STATUSES) && v && v->statuses != 0)
 	{
 		put_key(st, "statuses");
 		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
@@ -202,7 +206,7 @@ write_observable(JsonbParseState **st, unsigned exposed,
 				put_text(st, WJB_ELEM, indicator_status_name(s));
 		pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	}
-	if (exposed & EXPOSE_ITYPES)
+	if ((exposed & EXPOSE_ITYPES) && o->nindicators > 0)
 	{
 		put_key(st, "itypes");
 		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
@@ -217,7 +221,7 @@ write_observable(JsonbParseState **st, unsigned exposed,
 		}
 		pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	}
-	if (exposed & EXPOSE_ERROR)
+	if ((exposed & EXPOSE_ERROR) && o->error != NULL)
 	{
 		put_key(st, "error");
 		put_text(st, WJB_VALUE, o->error);
