@@ -3,7 +3,8 @@
  *		The lookup cache, in shared memory or per backend.
  *
  * Layout: a fixed-size dynahash of CacheEntry, keyed by (database,
- * account, class, canonical value) (see CacheScope in cache.h), each holding up to CACHE_MAX_INDICATORS
+ * account, class, canonical value) (see CacheScope in cache.h), each
+ * holding up to CACHE_MAX_INDICATORS
  * indicators and an expiry time.  Answers with more indicators than that are
  * not cached (they are rare, and truncating them would change verdicts).
  *

@@ -660,7 +660,8 @@ anomali_rotate_master_key(PG_FUNCTION_ARGS)
 		{
 			bool		isnull;
 			int			id = DatumGetInt32(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
-			bytea	   *ct = DatumGetByteaPP(SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull));
+			bytea	   *ct = DatumGetByteaPP(SPI_getbinval(rows->vals[i],
+															   rows->tupdesc, 2, &isnull));
 			int			key_id = DatumGetInt32(SPI_getbinval(rows->vals[i], rows->tupdesc, 3, &isnull));
 			char	   *clear = master_key_decrypt(ct, key_id);
 			int			got_id;
@@ -720,7 +721,8 @@ anomali_purge_master_keys(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 
-		keep[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		keep[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	removed = master_key_purge(keep, nkeep);
 	SPI_finish();

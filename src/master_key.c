@@ -165,7 +165,8 @@ write_keys(const MasterKey *keys, int nkeys)
 	for (int i = 0; i < nkeys; i++)
 		appendStringInfo(&buf, "%d %s\n", keys[i].id, keys[i].hex);
 
-	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, S_IRUSR | S_IWUSR);
+	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+							   S_IRUSR | S_IWUSR);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

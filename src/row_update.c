@@ -31,7 +31,8 @@ row_update_batch(const char *rel, const char *column, Datum *ctids,
 
 	values[0] = PointerGetDatum(construct_array(ctids, n, TIDOID, sizeof(ItemPointerData),
 												false, TYPALIGN_SHORT));
-	values[1] = PointerGetDatum(construct_array(events, n, JSONBOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(events, n, JSONBOID, -1, false,
+												TYPALIGN_INT));
 	if (xmins != NULL)
 	{
 		values[2] = PointerGetDatum(construct_array(xmins, n, XIDOID, sizeof(TransactionId),

@@ -588,7 +588,8 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 										   col, rel, mark, mark),
 								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the queue of %s", rel);
-		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull)) > 0)
 		{
 			long		ms = 0;
 
@@ -635,7 +636,8 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 			int64		delay = (int64) anomali_worker_retry_delay_ms << Min(q.attempts - 1, 10);
 
 			delay = Min(delay, (int64) 3600 * 1000);
-			q.retry_at = created_fields_time(TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay));
+			q.retry_at = created_fields_time(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																		 delay));
 
 			/* The row is still queued: the worker must stay for its retry */
 			*next_ms = *next_ms < 0 ? (long) delay : Min(*next_ms, (long) delay);
