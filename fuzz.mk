@@ -26,7 +26,7 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS ?= -g -O1 -Wall -Wextra
 FUZZ_SANITIZE ?= -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined
-FUZZ_TARGETS = observable response
+FUZZ_TARGETS = observable response field_path
 
 FUZZ_DIR = fuzz
 FUZZ_BUILD = $(FUZZ_DIR)/build
@@ -35,6 +35,7 @@ FUZZ_BUILD = $(FUZZ_DIR)/build
 FUZZ_RUN_OPTS = -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
 FUZZ_MAX_LEN_observable = 4096
 FUZZ_MAX_LEN_response = 16384
+FUZZ_MAX_LEN_field_path = 4096
 
 # Lines of a libFuzzer log worth showing after a crash: the error, the
 # stack frames in C sources, and the summary
@@ -45,6 +46,7 @@ FUZZ_REPORT_LINES = ^($(FUZZ_ERROR_LINE)|    $(FUZZ_STACK_FRAME))
 # Each target links its harness with the one module it exercises
 FUZZ_SRC_observable = src/observable.c
 FUZZ_SRC_response = src/ts_response.c
+FUZZ_SRC_field_path = src/path_walk.c
 
 .PHONY: fuzz-build fuzz fuzz-regress fuzz-clean
 
@@ -52,7 +54,7 @@ FUZZ_SRC_response = src/ts_response.c
 fuzz-build: $(foreach t,$(FUZZ_TARGETS),$(FUZZ_BUILD)/fuzz_$(t))
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c src/observable.h src/ts_response.h \
-		src/observable.c src/ts_response.c
+		src/observable.c src/ts_response.c src/path_walk.h src/path_walk.c
 	@mkdir -p $(FUZZ_BUILD)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SANITIZE) -Isrc -o $@ $< $(FUZZ_SRC_$*)
 
@@ -68,6 +70,7 @@ fuzz: fuzz-build
 		case $$t in \
 			observable) maxlen=$(FUZZ_MAX_LEN_observable) ;; \
 			response) maxlen=$(FUZZ_MAX_LEN_response) ;; \
+			field_path) maxlen=$(FUZZ_MAX_LEN_field_path) ;; \
 		esac; \
 		echo "fuzz_$$t: fuzzing for $(FUZZ_SECONDS) s (log: $$log)"; \
 		if $(FUZZ_BUILD)/fuzz_$$t $(FUZZ_RUN_OPTS) \

@@ -1,14 +1,12 @@
 /*
  * field_path.c
- *		Compiling and walking field paths over jsonb.
+ *		Field paths over jsonb.
  *
- * A path compiles to tokens: keys and "[*]" wildcards.  At an object, every
- * run of consecutive key tokens is tried as one literal key joined with
- * dots, longest first, so "id.resp_h" finds Zeek's flat key and
- * "destination.ip" finds the nested one; when both exist both are read
- * (de-duplication happens downstream).  Missing keys, nulls and values of
- * the wrong kind simply yield nothing.  The joined keys are computed once at
- * compile time because the walk runs for every row.
+ * Compiling raises PostgreSQL errors for malformed paths; walking hands
+ * path_walk.c a table of operations over JsonbValue nodes.  A nested value
+ * is a jbvBinary node whose container is an object or an array; member
+ * lookups use the container's sorted keys, so each step costs a binary
+ * search, and long arrays check for interrupts on every element.
  */
 #include "postgres.h"
 
@@ -17,153 +15,119 @@
 
 #include "field_path.h"
 
-#define MAX_TOKENS 32
+StaticAssertDecl(sizeof(JsonbValue) <= PATH_NODE_SIZE,
+				 "PATH_NODE_SIZE must hold a JsonbValue");
 
-static void walk(JsonbValue *node, const FieldPath *path, int token,
-				 FieldPathEmit emit, void *ctx);
+static JsonNodeKind jsonb_kind(const void *node);
+static bool jsonb_member(const void *node, const char *key, int keylen, void *out);
+static int	jsonb_size(const void *node);
+static bool jsonb_element(const void *node, int i, void *out);
+static void jsonb_string(const void *node, const char **str, int *len);
+static void jsonb_tick(void);
+
+static const JsonNodeOps jsonb_ops = {
+	jsonb_kind, jsonb_member, jsonb_size, jsonb_element, jsonb_string, jsonb_tick
+};
 
 /* Compile the text of a path; raises for a malformed one */
 FieldPath *
 field_path_compile(const char *text)
 {
 	FieldPath  *path = palloc0(sizeof(FieldPath));
-	char	   *tokens[MAX_TOKENS];
-	bool		wild[MAX_TOKENS];
-	int			n = 0;
-	char	   *copy = pstrdup(text);
-	char	   *p = copy;
+	size_t		size = PATH_STORAGE_SIZE(strlen(text));
+	char	   *storage = palloc(size);
 
 	path->text = pstrdup(text);
-
-	for (;;)
+	switch (path_plan_parse(path->text, storage, size, &path->plan))
 	{
-		char	   *dot = strchr(p, '.');
-		size_t		len;
-
-		if (dot != NULL)
-			*dot = '\0';
-		len = strlen(p);
-
-		if (len == 0)
+		case PATH_OK:
+			break;
+		case PATH_EMPTY_KEY:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid field path \"%s\" in \"ioc_fields\"", text),
 					 errdetail("A path may not be empty or contain an empty key."),
 					 errhint("Write paths like \"destination.ip\" or \"answers.[*]\".")));
-		if (n + 2 > MAX_TOKENS)
+			break;
+		case PATH_TOO_DEEP:
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("field path \"%s\" in \"ioc_fields\" is too deep", text),
-					 errdetail("A path may have at most %d keys.", MAX_TOKENS - 2)));
-
-		/* "answers[*]" is accepted as a spelling of "answers.[*]" */
-		if (len > 3 && strcmp(p + len - 3, "[*]") == 0)
-		{
-			p[len - 3] = '\0';
-			tokens[n] = p;
-			wild[n++] = false;
-			tokens[n] = NULL;
-			wild[n++] = true;
-		}
-		else
-		{
-			tokens[n] = strcmp(p, "[*]") == 0 ? NULL : p;
-			wild[n] = tokens[n] == NULL;
-			n++;
-		}
-
-		if (dot == NULL)
+					 errdetail("A path may have at most %d keys.", PATH_MAX_TOKENS - 2)));
 			break;
-		p = dot + 1;
+		case PATH_NO_ROOM:
+			elog(ERROR, "no room to compile field path \"%s\"", text);
+			break;
 	}
-
-	path->ntokens = n;
-	path->wildcard = palloc(sizeof(bool) * n);
-	memcpy(path->wildcard, wild, sizeof(bool) * n);
-	path->joined = palloc0(sizeof(char *) * n * n);
-	path->joined_len = palloc0(sizeof(int) * n * n);
-
-	for (int i = 0; i < n; i++)
-	{
-		StringInfoData key;
-
-		if (wild[i])
-			continue;
-		initStringInfo(&key);
-		for (int j = i; j < n && !wild[j]; j++)
-		{
-			if (j > i)
-				appendStringInfoChar(&key, '.');
-			appendStringInfoString(&key, tokens[j]);
-			path->joined[i * n + j] = pstrdup(key.data);
-			path->joined_len[i * n + j] = key.len;
-		}
-		pfree(key.data);
-	}
-
-	pfree(copy);
 	return path;
 }
 
-/* Walk the rest of a path, from token onwards, below node */
-static void
-walk(JsonbValue *node, const FieldPath *path, int token,
-	 FieldPathEmit emit, void *ctx)
+/* What a jsonb node is */
+static JsonNodeKind
+jsonb_kind(const void *node)
 {
-	JsonbContainer *container;
-	int			n = path->ntokens;
+	const JsonbValue *v = node;
 
-	check_stack_depth();
+	if (v->type == jbvString)
+		return JSON_NODE_STRING;
+	if (v->type != jbvBinary)
+		return JSON_NODE_OTHER;
+	if (JsonContainerIsObject(v->val.binary.data))
+		return JSON_NODE_OBJECT;
+	if (JsonContainerIsArray(v->val.binary.data) &&
+		!JsonContainerIsScalar(v->val.binary.data))
+		return JSON_NODE_ARRAY;
+	return JSON_NODE_OTHER;
+}
 
-	if (token == n)
-	{
-		if (node->type == jbvString)
-			emit(node->val.string.val, node->val.string.len, ctx);
-		return;
-	}
+/* The member of an object node under key */
+static bool
+jsonb_member(const void *node, const char *key, int keylen, void *out)
+{
+	const JsonbValue *v = node;
 
-	if (node->type != jbvBinary)
-		return;
-	container = node->val.binary.data;
+	return getKeyJsonValueFromContainer(v->val.binary.data, key, keylen,
+										(JsonbValue *) out) != NULL;
+}
 
-	if (path->wildcard[token])
-	{
-		uint32		count;
+/* Elements of an array node */
+static int
+jsonb_size(const void *node)
+{
+	const JsonbValue *v = node;
 
-		if (!JsonContainerIsArray(container))
-			return;
-		count = JsonContainerSize(container);
-		for (uint32 i = 0; i < count; i++)
-		{
-			JsonbValue *elem;
+	return (int) JsonContainerSize(v->val.binary.data);
+}
 
-			CHECK_FOR_INTERRUPTS();
-			elem = getIthJsonbValueFromContainer(container, i);
-			if (elem != NULL)
-			{
-				walk(elem, path, token + 1, emit, ctx);
-				pfree(elem);
-			}
-		}
-		return;
-	}
+/* Element i of an array node */
+static bool
+jsonb_element(const void *node, int i, void *out)
+{
+	const JsonbValue *v = node;
+	JsonbValue *elem = getIthJsonbValueFromContainer(v->val.binary.data, (uint32) i);
 
-	if (!JsonContainerIsObject(container))
-		return;
+	if (elem == NULL)
+		return false;
+	memcpy(out, elem, sizeof(JsonbValue));
+	pfree(elem);
+	return true;
+}
 
-	/* Longest literal key first: "id.resp_h" before "id" then "resp_h" */
-	for (int j = n - 1; j >= token; j--)
-	{
-		JsonbValue	found;
-		const char *key = path->joined[token * n + j];
+/* The text of a string node */
+static void
+jsonb_string(const void *node, const char **str, int *len)
+{
+	const JsonbValue *v = node;
 
-		if (key == NULL)
-			continue;
-		if (getKeyJsonValueFromContainer(container, key,
-										 path->joined_len[token * n + j],
-										 &found) != NULL)
-			walk(&found, path, j + 1, emit, ctx);
-	}
+	*str = v->val.string.val;
+	*len = v->val.string.len;
+}
+
+/* Let a cancel request through during a long array */
+static void
+jsonb_tick(void)
+{
+	CHECK_FOR_INTERRUPTS();
 }
 
 /* Emit every string found at the end of the path in a jsonb document */
@@ -176,5 +140,5 @@ field_path_walk(JsonbContainer *root, const FieldPath *path,
 	top.type = jbvBinary;
 	top.val.binary.data = root;
 	top.val.binary.len = 0;
-	walk(&top, path, 0, emit, ctx);
+	path_walk(&path->plan, &jsonb_ops, &top, emit, ctx);
 }
