@@ -166,6 +166,11 @@ CREATE FUNCTION anomali_alter_step(name text, config jsonb DEFAULT NULL,
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
+	IF anomali_alter_step.mode = 'async' THEN
+		PERFORM anomali_ts.anomali_check_async_attachment(a.relid::regclass, a.column_name,
+		                                                  a.step_name, 'async')
+		   FROM anomali_ts.attachment a WHERE a.step_name = anomali_alter_step.name;
+	END IF;
 	UPDATE anomali_ts.step s
 	   SET config = coalesce(anomali_ts.anomali_validate_config(anomali_alter_step.config), s.config),
 		   strict = coalesce(anomali_alter_step.strict, s.strict),
@@ -234,7 +239,7 @@ COMMENT ON FUNCTION anomali_enrich_trigger() IS
 	'BEFORE INSERT/UPDATE row trigger: enrich column TG_ARGV[1] with step TG_ARGV[0].';
 
 -- Which step enriches which table and column: the background workers read
--- it to find queued rows.
+-- it to find queued rows.  (Declared before the functions that use it.)
 CREATE TABLE attachment (
 	relid		oid NOT NULL,
 	column_name	name NOT NULL,
@@ -244,6 +249,40 @@ CREATE TABLE attachment (
 REVOKE ALL ON attachment FROM PUBLIC;
 COMMENT ON TABLE attachment IS
 	'Tables and columns each step is attached to (anomali_attach_step).';
+
+-- An asynchronous step marks rows with its own name, so it must be the
+-- only step on its column; and its worker reads plain tables only.
+CREATE FUNCTION anomali_check_async_attachment(tbl regclass, column_name name,
+											   step_name text, mode text)
+	RETURNS void LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	other text;
+BEGIN
+	SELECT a.step_name INTO other
+	  FROM anomali_ts.attachment a JOIN anomali_ts.step s ON s.name = a.step_name
+	 WHERE a.relid = tbl AND a.column_name = anomali_check_async_attachment.column_name
+	   AND a.step_name <> anomali_check_async_attachment.step_name
+	   AND (anomali_check_async_attachment.mode = 'async' OR s.mode = 'async')
+	 LIMIT 1;
+	IF other IS NOT NULL THEN
+		RAISE EXCEPTION 'column "%" of % already has enrichment step "%"', column_name, tbl, other
+			USING ERRCODE = 'object_in_use',
+				  DETAIL = 'An asynchronous step must be the only step on its column.',
+				  HINT = 'Use another column, or one step with all the fields.';
+	END IF;
+	IF anomali_check_async_attachment.mode = 'async'
+	   AND (SELECT relkind FROM pg_class WHERE oid = tbl) = 'p' THEN
+		RAISE EXCEPTION 'asynchronous steps cannot be attached to partitioned table %', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Attach the step to each partition.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION anomali_check_async_attachment(regclass, name, text, text) IS
+	'Refuse an asynchronous step on a column that has another step, or on a partitioned table.';
+REVOKE ALL ON FUNCTION anomali_check_async_attachment(regclass, name, text, text) FROM PUBLIC;
 
 CREATE FUNCTION anomali_attach_step(tbl regclass, column_name name, step_name text,
 									on_update boolean DEFAULT false)
@@ -272,6 +311,8 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Create it with anomali_create_step().';
 	END IF;
+	PERFORM anomali_ts.anomali_check_async_attachment(tbl, column_name, step_name,
+		(SELECT s.mode FROM anomali_ts.step s WHERE s.name = step_name));
 	EXECUTE format('CREATE TRIGGER %I BEFORE INSERT%s ON %s FOR EACH ROW '
 				   'EXECUTE FUNCTION anomali_ts.anomali_enrich_trigger(%L, %L)',
 				   trigger_name,
@@ -517,8 +558,14 @@ BEGIN
 		tbl := a.rel;
 		column_name := a.col;
 		step_name := a.step;
-		EXECUTE format('SELECT count(*), count(*) FILTER (WHERE (%1$I #>> ''{arcanna,ioc,global,attempts}'')::int > 0), '
-					   'min((%1$I #>> ''{arcanna,ioc,global,queued_at}'')::timestamptz) '
+		-- Only values in the form the extension writes are converted, so a
+		-- malformed row is counted without breaking the view.
+		EXECUTE format('SELECT count(*), '
+					   'count(*) FILTER (WHERE jsonb_typeof(%1$I #> ''{arcanna,ioc,global,attempts}'') = ''number'' '
+					   '  AND (%1$I #>> ''{arcanna,ioc,global,attempts}'')::numeric > 0), '
+					   'min(CASE WHEN (%1$I #>> ''{arcanna,ioc,global,queued_at}'') '
+					   '  ~ ''^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$'' '
+					   '  THEN (%1$I #>> ''{arcanna,ioc,global,queued_at}'')::timestamptz END) '
 					   'FROM ONLY %2$s WHERE (%1$I #>> ''{arcanna,ioc,global,pending_step}'') IS NOT NULL '
 					   'AND (%1$I #>> ''{arcanna,ioc,global,pending_step}'') = $1',
 					   a.col, a.rel)

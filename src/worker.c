@@ -42,6 +42,8 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -63,6 +65,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "created_fields.h"
@@ -74,6 +77,7 @@
 
 #define MAX_DB_WORKERS 64
 #define START_GRACE_MS 10000	/* a worker asked for but not yet running */
+#define BATCH_MAX_BYTES ((Size) 64 * 1024 * 1024)	/* events read per batch */
 
 typedef struct WorkerSlot
 {
@@ -83,6 +87,7 @@ typedef struct WorkerSlot
 	TimestampTz starting_since;
 	int64		rows_finished;
 	TimestampTz last_batch_at;
+	bool		dropped;		/* the database was dropped: do not come back */
 } WorkerSlot;
 
 typedef struct WorkerShared
@@ -95,6 +100,7 @@ static WorkerShared *wshared = NULL;
 static bool queued_in_xact = false;
 static bool callback_registered = false;
 static bool am_worker = false;
+static object_access_hook_type prev_object_access_hook = NULL;
 
 PGDLLEXPORT void anomali_launcher_main(Datum arg);
 PGDLLEXPORT void anomali_worker_main(Datum arg);
@@ -109,6 +115,8 @@ static void release_slot(int code, Datum arg);
 static int	process_queue(long *next_ms);
 static int	process_attachment(Oid relid, const char *column, const char *step_name,
 							   long *next_ms);
+static int	process_rows(Oid relid, const char *column, const char *step_name,
+						 long *next_ms);
 
 /* Ask for shared memory; called from the shmem_request hook */
 void
@@ -134,11 +142,38 @@ worker_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/*
+ * Object access hook: when a database is dropped, its worker (ended by
+ * DROP DATABASE ... WITH (FORCE), or by an earlier terminate) must not be
+ * restarted into a database that no longer exists
+ */
+static void
+note_dropped_database(ObjectAccessType access, Oid classId, Oid objectId,
+					  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access == OAT_DROP && classId == DatabaseRelationId && wshared != NULL)
+	{
+		WorkerSlot *slot;
+
+		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+		slot = find_slot(objectId);
+		if (slot != NULL)
+			slot->dropped = true;
+		LWLockRelease(wshared->lock);
+	}
+}
+
 /* Register the launcher that starts a worker per database at server start */
 void
 worker_register_launcher(void)
 {
 	BackgroundWorker w;
+
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = note_dropped_database;
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -239,10 +274,12 @@ wake_or_start(Oid dbid)
 	slot = find_slot(dbid);
 	if (slot != NULL && slot->pid > 0)
 	{
-		int			procno = slot->pgprocno;
-
+		/*
+		 * Under the lock: a worker decides to exit under the same lock, and
+		 * only if its latch is not set, so no wake-up is lost.
+		 */
+		SetLatch(&GetPGProcByNumber(slot->pgprocno)->procLatch);
 		LWLockRelease(wshared->lock);
-		SetLatch(&GetPGProcByNumber(procno)->procLatch);
 		return;
 	}
 	if (slot != NULL && slot->starting_since != 0 &&
@@ -262,6 +299,7 @@ wake_or_start(Oid dbid)
 	slot->dbid = dbid;
 	slot->pid = 0;
 	slot->starting_since = now;
+	slot->dropped = false;
 	LWLockRelease(wshared->lock);
 
 	memset(&w, 0, sizeof(w));
@@ -347,6 +385,17 @@ anomali_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+
+	/* A restart after DROP DATABASE: done for good (exit 0: no restart) */
+	LWLockAcquire(wshared->lock, LW_SHARED);
+	slot = find_slot(dbid);
+	if (slot != NULL && slot->dropped)
+	{
+		LWLockRelease(wshared->lock);
+		proc_exit(0);
+	}
+	LWLockRelease(wshared->lock);
+
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname("anomali_ts worker");
 
@@ -416,7 +465,20 @@ anomali_worker_main(Datum arg)
 			wait = Min(Max(next_ms, 10), anomali_worker_idle_timeout_ms);
 		}
 		else if (idle_ms >= anomali_worker_idle_timeout_ms)
-			proc_exit(0);
+		{
+			/* Leave only if no commit woke us since the last pass */
+			LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+			if (!MyLatch->is_set)
+			{
+				slot->pid = 0;
+				LWLockRelease(wshared->lock);
+				proc_exit(0);
+			}
+			LWLockRelease(wshared->lock);
+			ResetLatch(MyLatch);
+			idle_since = GetCurrentTimestamp();
+			continue;
+		}
 		else
 			wait = anomali_worker_idle_timeout_ms - idle_ms;
 
@@ -538,10 +600,46 @@ read_queue_state(Jsonb *event, QueueState *q)
 		q->queued_at = pnstrdup(v.val.string.val, v.val.string.len);
 }
 
-/* Finish up to worker_batch_size queued rows of one table and step */
+/*
+ * Finish queued rows of one table and step, with the rights of the table's
+ * owner: the worker itself is a superuser, and the owner's own triggers,
+ * constraints and index expressions run during its UPDATE, so it must not
+ * lend them more than the owner has (as autovacuum does not).
+ */
 static int
 process_attachment(Oid relid, const char *column, const char *step_name,
 				   long *next_ms)
+{
+	Oid			owner;
+	Oid			save_uid;
+	int			save_sec;
+	int			finished;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+	if (!HeapTupleIsValid(tup))
+		return 0;				/* dropped meanwhile */
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save_uid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		finished = process_rows(relid, column, step_name, next_ms);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_uid, save_sec);
+	}
+	PG_END_TRY();
+	return finished;
+}
+
+/* Finish up to worker_batch_size queued rows of one table and step */
+static int
+process_rows(Oid relid, const char *column, const char *step_name,
+			 long *next_ms)
 {
 	const Step *step = step_get(step_name);
 	char	   *rel;
@@ -555,6 +653,7 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 	int		   *row_of;
 	int			nbatch = 0;
 	int			finished = 0;
+	Size		bytes = 0;
 	Datum	   *ctids;
 	Datum	   *events;
 
@@ -569,7 +668,8 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 	pgstat_report_activity(STATE_RUNNING, "anomali_ts: enriching queued rows");
 	if (SPI_execute_with_args(psprintf("SELECT ctid, %s FROM ONLY %s "
 									   "WHERE %s IS NOT NULL AND %s = $1 "
-									   "AND coalesce((%s #>> '{arcanna,ioc,global,retry_at}')::timestamptz <= now(), true) "
+									   "AND coalesce(%s #>> '{arcanna,ioc,global,retry_at}' <= "
+									   "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), true) "
 									   "LIMIT $2 FOR UPDATE SKIP LOCKED",
 									   col, rel, mark, mark, col),
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -582,20 +682,23 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 		bool		isnull;
 		Datum		wait;
 
-		/* Nothing due: is anything queued, and when is the next retry due? */
-		if (SPI_execute_with_args(psprintf("SELECT count(*), extract(epoch FROM min((%s #>> '{arcanna,ioc,global,retry_at}')::timestamptz) - now()) * 1000 "
-										   "FROM ONLY %s WHERE %s IS NOT NULL AND %s = $1",
+		/*
+		 * Nothing due: when is the next retry due?  Only retry times in the
+		 * form this module writes are read, so a malformed row cannot stop
+		 * the table's queue (it just never comes due).
+		 */
+		if (SPI_execute_with_args(psprintf("SELECT extract(epoch FROM min(r::timestamptz) - now()) * 1000 "
+										   "FROM (SELECT %s #>> '{arcanna,ioc,global,retry_at}' AS r "
+										   "FROM ONLY %s WHERE %s IS NOT NULL AND %s = $1) q "
+										   "WHERE r ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$'",
 										   col, rel, mark, mark),
 								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the queue of %s", rel);
-		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+		wait = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
 		{
-			long		ms = 0;
+			long		ms = (long) Max(DatumGetFloat8(DirectFunctionCall1(numeric_float8, wait)), 0);
 
-			wait = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-			if (!isnull)
-				ms = (long) Max(DatumGetFloat8(DirectFunctionCall1(numeric_float8, wait)), 0);
 			*next_ms = *next_ms < 0 ? ms : Min(*next_ms, ms);
 		}
 		return 0;
@@ -608,6 +711,11 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 		bool		isnull;
 		Datum		ev = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
 
+		/* Huge events: stop well before one UPDATE's array would exceed 1 GB */
+		if (!isnull)
+			bytes += VARSIZE_ANY(DatumGetPointer(ev));
+		if (nbatch > 0 && bytes > BATCH_MAX_BYTES)
+			break;
 		if (!isnull && enrich_batch_add(batch, DatumGetJsonbP(ev)))
 			row_of[nbatch++] = (int) i;
 	}
@@ -672,7 +780,7 @@ anomali_worker_status(PG_FUNCTION_ARGS)
 		Datum		values[5];
 		bool		nulls[5] = {false};
 
-		if (!OidIsValid(s->dbid))
+		if (!OidIsValid(s->dbid) || s->dropped)
 			continue;
 		values[0] = ObjectIdGetDatum(s->dbid);
 		if (s->pid > 0)

@@ -132,6 +132,29 @@ check "a row updated before its turn is enriched once, with its new content" \
 	wait_for "SELECT ev #>> '{arcanna,ioc,global,result}' = 'malicious' FROM events WHERE note = 'held update'" 30
 check "a row deleted before its turn is simply gone" is "SELECT count(*) FROM events WHERE note = 'held delete'" "0"
 
+# 4b. A table owned by an ordinary role: the worker writes with the owner's
+#     rights, so the owner's own trigger cannot borrow the worker's.
+q "CREATE ROLE async_owner NOSUPERUSER" >/dev/null
+q "CREATE TABLE owned (id serial, ev jsonb)" >/dev/null
+q "SELECT anomali_ts.anomali_attach_step('owned', 'ev', 'async')" >/dev/null
+q "ALTER TABLE owned OWNER TO async_owner" >/dev/null
+q "CREATE FUNCTION owned_probe() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN NEW.ev := jsonb_set(NEW.ev, '{ran_as}', to_jsonb(current_user::text)); RETURN NEW; END \$\$" >/dev/null
+q "ALTER FUNCTION owned_probe() OWNER TO async_owner" >/dev/null
+q "CREATE TRIGGER probe BEFORE UPDATE ON owned FOR EACH ROW EXECUTE FUNCTION owned_probe()" >/dev/null
+q "INSERT INTO owned (ev) VALUES ('{\"ip\": \"198.51.100.7\"}')" >/dev/null
+check "the worker updates an owned table with the owner's rights, not a superuser's" \
+	wait_for "SELECT ev ->> 'ran_as' = 'async_owner' AND ev #>> '{arcanna,ioc,global,result}' = 'malicious' FROM owned" 30
+
+# 4c. A malformed queued row (written with triggers bypassed) neither stops
+#     the table's queue nor breaks the queue view.
+q "SET session_replication_role = replica; INSERT INTO events (ev, note) VALUES ('{\"ip\": \"198.51.100.7\", \"arcanna\": {\"ioc\": {\"global\": {\"pending_step\": \"async\", \"attempts\": \"abc\", \"retry_at\": \"zzz\", \"queued_at\": \"never\"}}}}', 'malformed')" >/dev/null
+q "INSERT INTO events (ev, note) SELECT '{\"ip\": \"198.51.100.9\"}', 'after malformed' FROM generate_series(1, 10)" >/dev/null
+check "rows queued after a malformed one are finished" \
+	wait_for "SELECT count(*) = 10 FROM events WHERE note = 'after malformed' AND ev #>> '{arcanna,ioc,global,pending_step}' IS NULL" 30
+check "the queue view still answers, counting the malformed row" \
+	is "SELECT queued FROM anomali_ts.queue WHERE tbl = 'events'::regclass" "1"
+q "DELETE FROM events WHERE note = 'malformed'" >/dev/null
+
 # 5. The worker killed in the middle of a batch: its rows stay queued and
 #    are finished exactly once by its successor.
 psql -X -q -d postgres -c "ALTER SYSTEM SET anomali_ts.worker_batch_size = 400" -c "SELECT pg_reload_conf()" >/dev/null

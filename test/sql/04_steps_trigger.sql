@@ -90,3 +90,14 @@ SELECT anomali_attach_step('events3', 'ev', 'upd', on_update => true);
 UPDATE events3 SET ev = ev;
 SELECT ev #>> '{arcanna,ioc,global,result}' FROM events3;
 SELECT anomali_detach_step('events3', 'upd');
+
+-- An asynchronous step marks rows with its own name: it must be the only
+-- step on its column, and it cannot be attached to a partitioned table.
+SELECT anomali_create_step('later', '{"integration": "Sim", "ioc_fields": "ip"}', mode => 'async');
+SELECT anomali_attach_step('events2', 'ev', 'later');
+CREATE TABLE parted_events (id int, ev jsonb) PARTITION BY RANGE (id);
+SELECT anomali_attach_step('parted_events', 'ev', 'later');
+SELECT anomali_attach_step('events3', 'ev', 'later');
+SELECT anomali_create_step('other', '{"integration": "Sim", "ioc_fields": "ip"}');
+SELECT anomali_attach_step('events3', 'ev', 'other');
+SELECT relid::regclass, column_name, step_name FROM attachment ORDER BY 1, 3;
