@@ -225,6 +225,12 @@ dropped=$?
 sim_control '{}'
 check "DROP DATABASE WITH (FORCE) ends a busy worker ($busy running) within 10 s" \
 	[ "$dropped" -eq 0 ] && [ $(($(date +%s) - start)) -le 10 ]
+# (a worker ended that way used to be restarted, every 5 s, into a database
+# that no longer exists)
+fatal_before=$(grep -c 'FATAL:  database [0-9]* does not exist' "$WORK/server.log" || true)
+sleep 7
+fatal_after=$(grep -c 'FATAL:  database [0-9]* does not exist' "$WORK/server.log" || true)
+check "and is not restarted into the dropped database" [ "$fatal_after" -eq "$fatal_before" ]
 
 psql -X -q -d postgres -c "ALTER SYSTEM RESET anomali_ts.worker_retry_delay" \
 	-c "ALTER SYSTEM RESET anomali_ts.worker_max_attempts" \
