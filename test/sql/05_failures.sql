@@ -65,6 +65,15 @@ RESET statement_timeout;
 SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "Sim", "ioc_fields": "ip"}')
 	#>> '{arcanna,ioc,global,result}' AS still_works;
 
+-- A host name that cannot resolve (a 64-character label is refused by the
+-- resolver itself, so no DNS query leaves the machine): an error, at once.
+SELECT anomali_create_integration('NoSuchHost', 'u', 'k',
+	'http://' || repeat('a', 64) || '.example/api/v2/intelligence/', skip_health_check => true);
+SELECT anomali_enrich('{"ip": "198.51.100.7"}', '{"integration": "NoSuchHost", "ioc_fields": "ip"}')
+	#>> '{arcanna,ioc,fields,ip,observables,0,error}' LIKE '%Could not resolve host%' AS unresolvable;
+SELECT reachable, message LIKE 'unreachable: Could not resolve host%' AS says_so
+  FROM anomali_health('NoSuchHost');
+
 -- A proxy is used only when configured: through a proxy that is down, the
 -- lookup fails; without one, it works.
 SET anomali_ts.proxy = 'http://127.0.0.1:9';
