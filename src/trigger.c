@@ -7,10 +7,11 @@
  *
  * anomali_attach_step() writes that statement for you.  The trigger reads
  * the step (cached), and for an enabled step replaces the jsonb column with
- * the enriched event.  A failing ThreatStream never fails the row: the
- * failure is recorded in the created fields, unless the step is strict.
- * A disabled or dropped step, a NULL column or a value that is not a JSON
- * object leave the row as it is (the last two with a WARNING for a dropped
+ * the enriched event, or, for an asynchronous step, with the event marked
+ * pending for a background worker (worker.c).  A failing ThreatStream never
+ * fails the row: the failure is recorded in the created fields, unless the
+ * step is strict.  A disabled or dropped step, a NULL column or a value that
+ * is not a JSON object leave the row as it is (with a WARNING for a dropped
  * step or a non-object, since those are mistakes someone should see).
  *
  * The trigger writes only the row it is given: nothing here writes to
