@@ -80,30 +80,32 @@ integration_schema_relid(const char *relname)
 	return get_relname_relid(relname, nsp);
 }
 
-/* Run fn with the privileges of the extension's owner */
-void
-integration_run_as_owner(OwnerFn fn, void *arg)
+/* The owner of a relation, or InvalidOid when it is gone */
+Oid
+integration_relation_owner(Oid relid)
 {
-	Oid			relid = integration_schema_relid("integration");
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Run fn as role, in a security-restricted operation, the way a SECURITY
+ * DEFINER function would; the caller's identity comes back however fn ends
+ */
+void
+integration_run_as(Oid role, OwnerFn fn, void *arg)
+{
 	Oid			save_uid;
 	int			save_sec;
 
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("anomali_ts is not installed in this database")));
-	{
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for relation %u", relid);
-		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-		ReleaseSysCache(tup);
-	}
-
 	GetUserIdAndSecContext(&save_uid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
@@ -114,6 +116,19 @@ integration_run_as_owner(OwnerFn fn, void *arg)
 		SetUserIdAndSecContext(save_uid, save_sec);
 	}
 	PG_END_TRY();
+}
+
+/* Run fn with the privileges of the extension's owner */
+void
+integration_run_as_owner(OwnerFn fn, void *arg)
+{
+	Oid			owner = integration_relation_owner(integration_schema_relid("integration"));
+
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("anomali_ts is not installed in this database")));
+	integration_run_as(owner, fn, arg);
 }
 
 /* Drop every cached endpoint, wiping the keys */

@@ -26,6 +26,12 @@ extern List *integration_titles(void);
 typedef void (*OwnerFn) (void *arg);
 extern void integration_run_as_owner(OwnerFn fn, void *arg);
 
+/* Run fn as a role, in a security-restricted operation */
+extern void integration_run_as(Oid role, OwnerFn fn, void *arg);
+
+/* The owner of a relation, or InvalidOid when it is gone */
+extern Oid	integration_relation_owner(Oid relid);
+
 /* OID of a relation in the extension's schema, InvalidOid if absent */
 extern Oid	integration_schema_relid(const char *relname);
 

@@ -43,7 +43,6 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -65,11 +64,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "created_fields.h"
 #include "enrich.h"
+#include "integration.h"
 #include "row_update.h"
 #include "settings.h"
 #include "step.h"
@@ -606,34 +605,35 @@ read_queue_state(Jsonb *event, QueueState *q)
  * constraints and index expressions run during its UPDATE, so it must not
  * lend them more than the owner has (as autovacuum does not).
  */
+typedef struct AttachmentArgs
+{
+	Oid			relid;
+	const char *column;
+	const char *step_name;
+	long	   *next_ms;
+	int			finished;
+} AttachmentArgs;
+
+/* process_rows, as a callback of integration_run_as */
+static void
+process_rows_cb(void *arg)
+{
+	AttachmentArgs *a = arg;
+
+	a->finished = process_rows(a->relid, a->column, a->step_name, a->next_ms);
+}
+
 static int
 process_attachment(Oid relid, const char *column, const char *step_name,
 				   long *next_ms)
 {
-	Oid			owner;
-	Oid			save_uid;
-	int			save_sec;
-	int			finished;
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner = integration_relation_owner(relid);
+	AttachmentArgs a = {relid, column, step_name, next_ms, 0};
 
-	if (!HeapTupleIsValid(tup))
+	if (!OidIsValid(owner))
 		return 0;				/* dropped meanwhile */
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-
-	GetUserIdAndSecContext(&save_uid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		finished = process_rows(relid, column, step_name, next_ms);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_uid, save_sec);
-	}
-	PG_END_TRY();
-	return finished;
+	integration_run_as(owner, process_rows_cb, &a);
+	return a.finished;
 }
 
 /* Finish up to worker_batch_size queued rows of one table and step */
