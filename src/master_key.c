@@ -55,7 +55,7 @@ typedef struct MasterKey
 } MasterKey;
 
 static int	read_keys(MasterKey *keys, bool create);
-static void write_keys(const MasterKey *keys, int nkeys);
+static bool write_keys(const MasterKey *keys, int nkeys, bool create);
 static Oid	pgcrypto_function(const char *name, int nargs, Oid *argtypes);
 static const MasterKey *find_key(MasterKey *keys, int nkeys, int id);
 
@@ -106,11 +106,17 @@ read_keys(MasterKey *keys, bool create)
 		if (errno == ENOENT && create)
 		{
 			generate_key(&keys[0], 1);
-			write_keys(keys, 1);
-			ereport(NOTICE,
-					(errmsg("created master key file \"%s\"", path),
-					 errhint("Back this file up: without it the stored API keys cannot be decrypted.")));
-			return 1;
+			if (write_keys(keys, 1, true))
+			{
+				ereport(NOTICE,
+						(errmsg("created master key file \"%s\"", path),
+						 errhint("Back this file up: without it the stored API keys cannot be decrypted.")));
+				return 1;
+			}
+
+			/* Another session created it first: use that one */
+			explicit_bzero(keys, sizeof(MasterKey));
+			return read_keys(keys, false);
 		}
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -150,12 +156,17 @@ read_keys(MasterKey *keys, bool create)
 	return n;
 }
 
-/* Replace the file atomically with the given keys, mode 0600 */
-static void
-write_keys(const MasterKey *keys, int nkeys)
+/*
+ * Replace the file atomically with the given keys, mode 0600.  With create,
+ * only create it: false when another session created it first, so two
+ * sessions storing their first key at once cannot each write a different
+ * master key.
+ */
+static bool
+write_keys(const MasterKey *keys, int nkeys, bool create)
 {
 	char	   *path = master_key_path();
-	char	   *tmp = psprintf("%s.tmp", path);
+	char	   *tmp = psprintf("%s.tmp.%d", path, MyProcPid);
 	int			fd;
 	StringInfoData buf;
 
@@ -186,7 +197,29 @@ write_keys(const MasterKey *keys, int nkeys)
 	explicit_bzero(buf.data, buf.len);
 	pfree(buf.data);
 	CloseTransientFile(fd);
-	durable_rename(tmp, path, ERROR);
+
+	if (!create)
+	{
+		durable_rename(tmp, path, ERROR);
+		return true;
+	}
+
+	/* link() fails if the file exists: the first creator wins */
+	if (link(tmp, path) != 0)
+	{
+		int			save = errno;
+
+		unlink(tmp);
+		if (save == EEXIST)
+			return false;
+		errno = save;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create master key file \"%s\": %m", path)));
+	}
+	unlink(tmp);
+	fsync_fname(path, false);
+	return true;
 }
 
 /* The key with an id, or NULL */
@@ -326,7 +359,7 @@ master_key_add(void)
 	for (int i = 0; i < nkeys; i++)
 		next = Max(next, keys[i].id);
 	generate_key(&keys[nkeys], next + 1);
-	write_keys(keys, nkeys + 1);
+	write_keys(keys, nkeys + 1, false);
 	explicit_bzero(keys, sizeof(keys));
 	return next + 1;
 }
@@ -354,7 +387,7 @@ master_key_purge(const int *keep, int nkeep)
 			kept[nkept++] = keys[i];
 	}
 	if (nkept < nkeys)
-		write_keys(kept, nkept);
+		write_keys(kept, nkept, false);
 	explicit_bzero(keys, sizeof(keys));
 	explicit_bzero(kept, sizeof(kept));
 	return nkeys - nkept;

@@ -61,6 +61,26 @@ ALTER SYSTEM SET anomali_ts.worker_max_attempts = 3;
 ALTER SYSTEM SET anomali_ts.worker_batch_size = 50;
 SELECT pg_reload_conf();
 SQL
+# 0. Two sessions storing the first key of a cluster at once agree on one
+#    master key (the file is created by the first, read by the second).
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_race" >/dev/null
+psql -X -q -d "${DB}_race" -c "CREATE EXTENSION anomali_ts CASCADE" >/dev/null 2>&1
+as_pg mv "$WORK/pgdata/anomali_ts_master.key" "$WORK/pgdata/anomali_ts_master.key.before-race"
+for i in 1 2 3 4; do
+	psql -X -q -v ON_ERROR_STOP=1 -d "${DB}_race" -v i="$i" -v sim_url="$SIM_URL" -v sim_user="$SIM_USER" >/dev/null 2>&1 <<'SQL' &
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+SET client_min_messages = warning;
+\getenv sim_key SIM_KEY
+SELECT anomali_ts.anomali_create_integration('Race' || :'i', :'sim_user', :'sim_key', :'sim_url',
+	skip_health_check => true);
+SQL
+done
+wait
+check "four integrations stored at once with no master key file can all be decrypted" \
+	[ "$(psql -X -q -At -d "${DB}_race" -c "SELECT count(*) FILTER (WHERE credentials_accepted) FROM anomali_ts.anomali_health() WHERE title LIKE 'Race%'")" = "4" ]
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_race" >/dev/null
+
 "${PSQL[@]}" -v sim_url="$SIM_URL" -v sim_user="$SIM_USER" >/dev/null <<'SQL'
 CREATE EXTENSION anomali_ts CASCADE;
 SET search_path = public, anomali_ts;
