@@ -12,13 +12,13 @@ SELECT clock_timestamp() AS t1 \gset
 SELECT count(*) AS n FROM bench.ev_f \gset
 \set label F_insert
 \ir report.sql
--- Wait for the worker: at most 10 minutes, polling every 20 ms.
+-- Wait for the worker: at most 10 minutes, polling every 5 ms.
 DO $$
 BEGIN
-	FOR i IN 1..30000 LOOP
+	FOR i IN 1..120000 LOOP
 		EXIT WHEN NOT EXISTS (SELECT 1 FROM bench.ev_f
 		                       WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL);
-		PERFORM pg_sleep(0.02);
+		PERFORM pg_sleep(0.005);
 	END LOOP;
 END $$;
 SELECT clock_timestamp() AS t1 \gset

@@ -58,6 +58,8 @@ CREATE TABLE bench.ev_d0 (LIKE bench.ev_a_insert INCLUDING ALL);
 CREATE TABLE bench.ev_d1 (LIKE bench.ev_a_insert INCLUDING ALL);
 CREATE TABLE bench.ev_e (LIKE bench.ev_a_insert INCLUDING ALL);
 CREATE TABLE bench.ev_f (LIKE bench.ev_a_insert INCLUDING ALL);
+CREATE TABLE bench.ev_a_rows (LIKE bench.ev_a_insert INCLUDING ALL);
+CREATE TABLE bench.ev_f_rows (LIKE bench.ev_a_insert INCLUDING ALL);
 
 SELECT anomali_ts.anomali_attach_step('bench.ev_b', 'ev', 'bench_B');
 -- ev_b_copy gets the same trigger under the same step (trigger names are
@@ -66,6 +68,7 @@ SELECT anomali_ts.anomali_attach_step('bench.ev_b_copy', 'ev', 'bench_B');
 SELECT anomali_ts.anomali_attach_step('bench.ev_b_lean', 'ev', 'bench_B_lean');
 SELECT anomali_ts.anomali_attach_step('bench.ev_c', 'ev', 'bench_C');
 SELECT anomali_ts.anomali_attach_step('bench.ev_f', 'ev', 'bench_F');
+SELECT anomali_ts.anomali_attach_step('bench.ev_f_rows', 'ev', 'bench_F');
 
 -- The PL/Python baseline
 \ir py_trigger.sql

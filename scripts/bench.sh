@@ -194,6 +194,7 @@ fi
 for i in $(seq 1 "$BENCH_REPEAT"); do
 	measure "A_insert#$i" a_insert.sql "plain INSERT ... SELECT, no trigger (run $i of $BENCH_REPEAT)"
 	measure "A_copy#$i" a_copy.sql "plain COPY, no trigger (run $i of $BENCH_REPEAT)"
+	measure "A_rows#$i" a_rows.sql "plain INSERT, one row per statement, no trigger (run $i of $BENCH_REPEAT)"
 done
 measure B_warmup b_warmup.sql "anomali_ts trigger, filling the cache (not a measurement)"
 for i in $(seq 1 "$BENCH_REPEAT"); do
@@ -206,6 +207,9 @@ measure D0 d0_python.sql "PL/Python trigger, one request per observable, first $
 measure D1 d1_python_cache.sql "PL/Python trigger with a dict cache in GD"
 measure E e_bulk.sql "CALL anomali_enrich_table(batch_rows => $BENCH_E_BATCH_ROWS), cold cache"
 measure F f_async.sql "asynchronous step: inserts, then the background worker, cold cache"
+for i in $(seq 1 "$BENCH_REPEAT"); do
+	measure "F_rows#$i" f_rows.sql "asynchronous step, one row per INSERT (run $i of $BENCH_REPEAT)"
+done
 
 sim_get "$SIM_ADMIN/log?tag=E" >"$WORK/E.log.json"
 bench_psql 120 -f "$BENCH/checks.sql" >"$WORK/checks.out" 2>&1 || cat "$WORK/checks.out" >&2
