@@ -101,6 +101,23 @@ WRAP
 		-w -t 300 start >/dev/null
 }
 
+# Start a simulator named NAME in the background with more options, and
+# wait (10 s at most) for $WORK/NAME.port; its pid goes to $WORK/NAME.pid
+run_simulator() {
+	local name=$1 i
+	shift
+	python3 "$REPO/test/simulator/threatstream_sim.py" --host 127.0.0.1 --port 0 \
+		--port-file "$WORK/$name.port" --user "$SIM_USER:$SIM_KEY" \
+		"$@" 2>"$WORK/$name.err" &
+	echo $! >"$WORK/$name.pid"
+	for i in $(seq 1 100); do
+		[ -s "$WORK/$name.port" ] && return 0
+		sleep 0.1
+	done
+	cat "$WORK/$name.err" >&2
+	return 1
+}
+
 # Start the simulator; arguments are NDJSON indicator files.  Sets SIM_URL,
 # SIM_USER and SIM_KEY (a fresh random key) and SIM_ADMIN.
 start_simulator() {
@@ -109,17 +126,8 @@ start_simulator() {
 	for f in "$@"; do args+=(--data "$f"); done
 	SIM_USER=analyst@example.com
 	SIM_KEY=$(openssl rand -hex 20)
-	python3 "$REPO/test/simulator/threatstream_sim.py" --host 127.0.0.1 --port 0 \
-		--port-file "$WORK/sim.port" --user "$SIM_USER:$SIM_KEY" \
-		--log-file "$WORK/sim.log" --control-file "$WORK/sim.control.json" \
-		"${args[@]}" 2>"$WORK/sim.err" &
-	echo $! >"$WORK/sim.pid"
-	local i
-	for i in $(seq 1 100); do
-		[ -s "$WORK/sim.port" ] && break
-		sleep 0.1
-	done
-	[ -s "$WORK/sim.port" ] || { cat "$WORK/sim.err" >&2; return 1; }
+	run_simulator sim --log-file "$WORK/sim.log" --control-file "$WORK/sim.control.json" \
+		"${args[@]}" || return 1
 	SIM_PORT=$(cat "$WORK/sim.port")
 	SIM_URL="http://127.0.0.1:$SIM_PORT/api/v2/intelligence/"
 	SIM_ADMIN="http://127.0.0.1:$SIM_PORT/__admin"
@@ -145,17 +153,8 @@ make_test_ca() {
 # Start a second simulator serving HTTPS with the test CA's certificate;
 # sets TLS_URL
 start_tls_simulator() {
-	python3 "$REPO/test/simulator/threatstream_sim.py" --host 127.0.0.1 --port 0 \
-		--port-file "$WORK/sim-tls.port" --user "$SIM_USER:$SIM_KEY" \
-		--tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key" \
-		"$@" 2>"$WORK/sim-tls.err" &
-	echo $! >"$WORK/sim-tls.pid"
-	local i
-	for i in $(seq 1 100); do
-		[ -s "$WORK/sim-tls.port" ] && break
-		sleep 0.1
-	done
-	[ -s "$WORK/sim-tls.port" ] || { cat "$WORK/sim-tls.err" >&2; return 1; }
+	run_simulator sim-tls --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server.key" \
+		"$@" || return 1
 	TLS_URL="https://127.0.0.1:$(cat "$WORK/sim-tls.port")/api/v2/intelligence/"
 	export TLS_URL
 	say "HTTPS simulator listening on $TLS_URL"

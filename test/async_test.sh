@@ -52,6 +52,24 @@ urllib.request.urlopen(req, timeout=5).read()
 PY
 }
 
+# In a database: the extension, integration "Sim" on the simulator, an
+# asynchronous step "async" attached to events(ev)
+setup_database() {
+	psql -X -q -v ON_ERROR_STOP=1 -d "$1" -v sim_url="$SIM_URL" -v sim_user="$SIM_USER" >/dev/null <<'SQL'
+CREATE EXTENSION anomali_ts CASCADE;
+SET search_path = public, anomali_ts;
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+\getenv sim_key SIM_KEY
+SELECT anomali_create_integration('Sim', :'sim_user', :'sim_key', :'sim_url');
+RESET log_statement;
+RESET log_min_error_statement;
+SELECT anomali_create_step('async', '{"integration": "Sim", "ioc_fields": "ip"}', mode => 'async');
+CREATE TABLE events (id bigserial PRIMARY KEY, ev jsonb, note text);
+SELECT anomali_attach_step('events', 'ev', 'async');
+SQL
+}
+
 QUEUED="(SELECT count(*) FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL)"
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
@@ -81,19 +99,7 @@ check "four integrations stored at once with no master key file can all be decry
 	[ "$(psql -X -q -At -d "${DB}_race" -c "SELECT count(*) FILTER (WHERE credentials_accepted) FROM anomali_ts.anomali_health() WHERE title LIKE 'Race%'")" = "4" ]
 psql -X -q -d postgres -c "DROP DATABASE ${DB}_race" >/dev/null
 
-"${PSQL[@]}" -v sim_url="$SIM_URL" -v sim_user="$SIM_USER" >/dev/null <<'SQL'
-CREATE EXTENSION anomali_ts CASCADE;
-SET search_path = public, anomali_ts;
-SET log_statement = 'none';
-SET log_min_error_statement = 'panic';
-\getenv sim_key SIM_KEY
-SELECT anomali_create_integration('Sim', :'sim_user', :'sim_key', :'sim_url');
-RESET log_statement;
-RESET log_min_error_statement;
-SELECT anomali_create_step('async', '{"integration": "Sim", "ioc_fields": "ip"}', mode => 'async');
-CREATE TABLE events (id bigserial PRIMARY KEY, ev jsonb, note text);
-SELECT anomali_attach_step('events', 'ev', 'async');
-SQL
+setup_database "$DB"
 # Documentation addresses are non-public; let the worker send them.
 psql -X -q -d postgres -c "ALTER SYSTEM SET anomali_ts.skip_non_public = off" -c "SELECT pg_reload_conf()" >/dev/null
 
@@ -223,21 +229,9 @@ check "plain DROP DATABASE succeeds once the worker is idle, within 30 s" \
 
 # 9. A busy worker and DROP DATABASE ... WITH (FORCE): ended, no hang.
 psql -X -q -d postgres -c "CREATE DATABASE ${DB}_force" >/dev/null
-psql -X -q -v ON_ERROR_STOP=1 -d "${DB}_force" -v sim_url="$SIM_URL" -v sim_user="$SIM_USER" >/dev/null <<'SQL'
-CREATE EXTENSION anomali_ts CASCADE;
-SET search_path = public, anomali_ts;
-SET log_statement = 'none';
-SET log_min_error_statement = 'panic';
-\getenv sim_key SIM_KEY
-SELECT anomali_create_integration('Sim', :'sim_user', :'sim_key', :'sim_url');
-RESET log_statement;
-RESET log_min_error_statement;
-SELECT anomali_create_step('async', '{"integration": "Sim", "ioc_fields": "ip"}', mode => 'async');
-CREATE TABLE events (ev jsonb);
-SELECT anomali_attach_step('events', 'ev', 'async');
-SQL
+setup_database "${DB}_force"
 sim_control '{"latency_ms": 3000}'
-psql -X -q -d "${DB}_force" -c "INSERT INTO events SELECT jsonb_build_object('ip', '198.18.0.' || i) FROM generate_series(1, 100) i" >/dev/null
+psql -X -q -d "${DB}_force" -c "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '198.18.0.' || i) FROM generate_series(1, 100) i" >/dev/null
 busy=$(psql -X -q -At -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = '${DB}_force'")
 start=$(date +%s)
 psql -X -q -d postgres -c "DROP DATABASE ${DB}_force WITH (FORCE)" >/dev/null 2>&1
