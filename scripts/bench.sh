@@ -66,19 +66,6 @@ STARTED=$(date +%s)
 
 ensure_deps postgresql-plpython3-15
 build_install
-# A work tree left with sanitizer-built objects (make check-asan) installs a
-# library the server cannot load without the ASan runtime preloaded, and
-# would measure an instrumented build anyway: refuse it, clearly.
-# (Objects from such a build mixed with plain ones link into a library with
-# undefined __asan_ symbols, which fails to load just the same.)
-SO="$("$PG_BIN/pg_config" --pkglibdir)/anomali_ts.so"
-if ldd "$SO" 2>/dev/null | grep -q 'lib[a-z]*san' ||
-	nm -D --undefined-only "$SO" 2>/dev/null | grep -q '__[a-z]*san_'; then
-	echo "the installed anomali_ts.so is a sanitizer build, or links sanitizer" \
-		"objects: the work tree holds objects of an instrumented build;" \
-		"run 'make clean' and try again" >&2
-	exit 1
-fi
 make_workdir
 trap cleanup EXIT
 
