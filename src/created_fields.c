@@ -244,8 +244,6 @@ write_path(JsonbParseState **st, const StepOutcome *so, const PathOutcome *p,
 	uint32		nold = 0;
 	bool	   *old_used = NULL;
 
-	if (so->pending)
-		result = VERDICT_UNKNOWN;
 	for (int i = 0; i < p->nobservables; i++)
 		result = verdict_combine(result, p->observables[i].result);
 
