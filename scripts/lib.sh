@@ -17,7 +17,7 @@ ensure_deps() {
 	local missing=()
 	local pkg
 	for pkg in postgresql-15 postgresql-server-dev-15 \
-		libcurl4-openssl-dev libssl-dev python3 openssl make gcc clang bc "$@"; do
+		libcurl4-openssl-dev libssl-dev python3 openssl make gcc clang libclang-rt-14-dev bc "$@"; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then

@@ -10,7 +10,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ensure_deps
+ensure_deps ${ANOMALI_VALGRIND:+valgrind}
 build_install
 make_workdir
 trap cleanup EXIT
