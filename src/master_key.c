@@ -54,13 +54,14 @@ typedef struct MasterKey
 	char		hex[KEY_HEX_LEN + 1];
 } MasterKey;
 
+static char *master_key_path(void);
 static int	read_keys(MasterKey *keys, bool create);
 static bool write_keys(const MasterKey *keys, int nkeys, bool create);
 static Oid	pgcrypto_function(const char *name, int nargs, Oid *argtypes);
 static const MasterKey *find_key(MasterKey *keys, int nkeys, int id);
 
 /* Absolute path of the master key file */
-char *
+static char *
 master_key_path(void)
 {
 	const char *file = anomali_master_key_file;

@@ -23,7 +23,4 @@ extern int	master_key_add(void);
 /* Remove keys whose ids are not in keep[]; returns how many were removed */
 extern int	master_key_purge(const int *keep, int nkeep);
 
-/* Absolute path of the master key file */
-extern char *master_key_path(void);
-
 #endif							/* ANOMALI_MASTER_KEY_H */

@@ -22,6 +22,8 @@
 
 #include "verdict.h"
 
+static bool verdict_is_positive_hit(const Indicator *indicator, int threshold);
+
 /*
  * Does a returned indicator designate this observable?  The caller passes
  * the returned value already classified and canonicalised (observable.c),
@@ -45,7 +47,7 @@ verdict_value_matches(ObservableClass cls, const char *observable,
 }
 
 /* Active, and confident enough */
-bool
+static bool
 verdict_is_positive_hit(const Indicator *indicator, int threshold)
 {
 	return indicator->status == STATUS_ACTIVE &&

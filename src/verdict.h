@@ -69,7 +69,6 @@ extern bool verdict_value_matches(ObservableClass cls, const char *observable,
 								  ObservableClass returned_cls,
 								  const char *returned_canon,
 								  const char *returned_type);
-extern bool verdict_is_positive_hit(const Indicator *indicator, int threshold);
 extern void verdict_decide(const Indicator *indicators, int nindicators,
 						   int threshold, int required_hits,
 						   ObservableVerdict *out);
