@@ -10,7 +10,9 @@
  *		step's display name and threshold, the steps applied, the time
  *	arcanna.ioc.raw					ThreatStream's answers, when asked for
  *
- * The event is copied token by token except arcanna.ioc, which is rebuilt.
+ * Only the arcanna member is built; the event's other members are copied
+ * as they are stored (jsonb_member.c), and within arcanna only ioc is
+ * rebuilt.
  * Paths of earlier steps that this step does not configure are kept as they
  * are.  For a path both configure, this step's observables replace the
  * earlier ones, except that an observable an earlier step found malicious
@@ -28,6 +30,7 @@
 #include "utils/timestamp.h"
 
 #include "created_fields.h"
+#include "jsonb_member.h"
 
 static void put_key(JsonbParseState **st, const char *key);
 static void put_text(JsonbParseState **st, JsonbIteratorToken seq, const char *s);
@@ -45,6 +48,9 @@ static void write_global(JsonbParseState **st, const StepOutcome *so,
 static void write_ioc(JsonbParseState **st, const StepOutcome *so,
 					  JsonbContainer *old_ioc);
 static void write_raw(JsonbParseState **st, List *raw);
+static void copy_members_except(JsonbParseState **st, JsonbContainer *c,
+								const char *skip);
+static Jsonb *with_arcanna(Jsonb *event, JsonbValue *arcanna);
 
 /* Push an object key */
 static void
@@ -528,61 +534,35 @@ write_ioc(JsonbParseState **st, const StepOutcome *so, JsonbContainer *old_ioc)
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
+/* The event with its arcanna member set to a built object */
+static Jsonb *
+with_arcanna(Jsonb *event, JsonbValue *arcanna)
+{
+	Jsonb	   *value = JsonbValueToJsonb(arcanna);
+
+	return jsonb_set_member(event, "arcanna", &value->root,
+							VARSIZE(value) - VARHDRSZ);
+}
+
 /* Write a step's outcome onto an event; returns the new event */
 Jsonb *
 created_fields_write(Jsonb *event, const StepOutcome *so)
 {
 	JsonbParseState *st = NULL;
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	key;
-	JsonbValue	val;
 	JsonbValue	v;
 	JsonbContainer *old_arcanna = NULL;
 	JsonbContainer *old_ioc = NULL;
-	JsonbValue *result;
 
 	if (get_key(&event->root, "arcanna", &v))
 		old_arcanna = object_of(&v);
 	if (old_arcanna != NULL && get_key(old_arcanna, "ioc", &v))
 		old_ioc = object_of(&v);
 
+	/* Only arcanna is built; every other member is copied as stored */
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-
-	/* Every top-level member but arcanna, as it is */
-	it = JsonbIteratorInit(&event->root);
-	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
-	{
-		if (tok != WJB_KEY)
-			continue;
-		tok = JsonbIteratorNext(&it, &val, true);
-		if (key.val.string.len == 7 && memcmp(key.val.string.val, "arcanna", 7) == 0)
-			continue;
-		pushJsonbValue(&st, WJB_KEY, &key);
-		pushJsonbValue(&st, WJB_VALUE, &val);
-	}
-
-	put_key(&st, "arcanna");
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	if (old_arcanna != NULL)
-	{
-		it = JsonbIteratorInit(old_arcanna);
-		while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
-		{
-			if (tok != WJB_KEY)
-				continue;
-			tok = JsonbIteratorNext(&it, &val, true);
-			if (key.val.string.len == 3 && memcmp(key.val.string.val, "ioc", 3) == 0)
-				continue;
-			pushJsonbValue(&st, WJB_KEY, &key);
-			pushJsonbValue(&st, WJB_VALUE, &val);
-		}
-	}
+	copy_members_except(&st, old_arcanna, "ioc");
 	write_ioc(&st, so, old_ioc);
-	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-
-	result = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(result);
+	return with_arcanna(event, pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 /* Copy every member of an object container but one */
@@ -632,9 +612,6 @@ created_fields_mark_pending(Jsonb *event, const EnrichConfig *cfg,
 		was_malicious = v.val.boolean;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	copy_members_except(&st, &event->root, "arcanna");
-	put_key(&st, "arcanna");
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	copy_members_except(&st, arcanna, "ioc");
 	put_key(&st, "ioc");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
@@ -669,8 +646,7 @@ created_fields_mark_pending(Jsonb *event, const EnrichConfig *cfg,
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	return with_arcanna(event, pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 /* Values an earlier step found malicious on this event */

@@ -172,3 +172,29 @@ SELECT ev #>> '{arcanna,ioc,global,result}' AS global,
        ev #>> '{arcanna,ioc,fields,destination.ip,result}' AS destination_ip
   FROM anomali_enrich('{"destination": {"ip": "203.0.113.7"}}',
 	'{"integration": "Sim", "ioc_fields": "destination.ip"}') ev;
+
+-- The event's other members are copied as stored, not rebuilt: events of 0
+-- to 80 members of every jsonb type (numerics and containers need
+-- alignment; past 32 children the format stores offsets), with and
+-- without an earlier arcanna of any type, must come back equal to the
+-- event, member for member, and survive a text round trip.
+CREATE TEMP TABLE wide AS
+SELECT n, k, (SELECT coalesce(jsonb_object_agg('m' || repeat('x', i % 7) || i,
+		CASE i % 8 WHEN 0 THEN to_jsonb(i * 1.5) WHEN 1 THEN to_jsonb('s' || repeat('y', i % 5))
+		           WHEN 2 THEN jsonb_build_object('o', i, 'p', jsonb_build_array(i, 'q'))
+		           WHEN 3 THEN 'true'::jsonb WHEN 4 THEN 'null'::jsonb
+		           WHEN 5 THEN jsonb_build_array(i) WHEN 6 THEN to_jsonb(-i) ELSE '""'::jsonb END),
+		'{}'::jsonb) FROM generate_series(1, n) i)
+	|| CASE k WHEN 1 THEN '{"arcanna": 7}'::jsonb
+	          WHEN 2 THEN '{"arcanna": {"other": [1, 2.5], "ioc": "x"}}'::jsonb
+	          WHEN 3 THEN '{"ip": "198.51.100.7", "a": 1, "zzzzzzzzzzzz": {"b": 2}}'::jsonb
+	          ELSE '{}'::jsonb END AS ev
+  FROM generate_series(0, 80) n, generate_series(0, 3) k;
+SELECT count(*) AS events,
+       count(*) FILTER (WHERE (e - 'arcanna') = (w.ev - 'arcanna')) AS members_kept,
+       count(*) FILTER (WHERE e::text::jsonb = e AND
+                              pg_column_size(e::text::jsonb) = pg_column_size(e)) AS round_trip,
+       count(*) FILTER (WHERE e #>> '{arcanna,ioc,global,result}' =
+                              CASE w.k WHEN 3 THEN 'malicious' ELSE 'unknown' END) AS verdicts,
+       count(*) FILTER (WHERE w.k = 2 AND e -> 'arcanna' -> 'other' = '[1, 2.5]') AS arcanna_kept
+  FROM wide w, LATERAL anomali_enrich(w.ev, '{"integration": "Sim", "ioc_fields": "ip"}') e;
