@@ -168,8 +168,11 @@ CREATE FUNCTION anomali_alter_step(name text, config jsonb DEFAULT NULL,
 BEGIN
 	IF anomali_alter_step.mode = 'async' THEN
 		PERFORM anomali_ts.anomali_check_async_attachment(a.relid::regclass, a.column_name,
-		                                                  a.step_name, 'async')
-		   FROM anomali_ts.attachment a WHERE a.step_name = anomali_alter_step.name;
+		                                                  a.step_name, 'async'),
+				anomali_ts.anomali_create_queue_index(a.relid::regclass, a.column_name)
+		   FROM anomali_ts.attachment a
+		   JOIN pg_class c ON c.oid = a.relid
+		  WHERE a.step_name = anomali_alter_step.name;
 	END IF;
 	UPDATE anomali_ts.step s
 	   SET config = coalesce(anomali_ts.anomali_validate_config(anomali_alter_step.config), s.config),
@@ -284,6 +287,25 @@ COMMENT ON FUNCTION anomali_check_async_attachment(regclass, name, text, text) I
 	'Refuse an asynchronous step on a column that has another step, or on a partitioned table.';
 REVOKE ALL ON FUNCTION anomali_check_async_attachment(regclass, name, text, text) FROM PUBLIC;
 
+-- Queued rows of asynchronous steps are found through a partial index on
+-- the column; it holds no entry for a row that is not queued.  Tables of
+-- synchronous steps never have queued rows, so they do not pay for it.
+CREATE FUNCTION anomali_create_queue_index(tbl regclass, column_name name)
+	RETURNS void LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s ((1)) '
+				   'WHERE (%I #>> ''{arcanna,ioc,global,pending_step}'') IS NOT NULL',
+				   left(format('%s_%s_anomali_queue',
+							   (SELECT relname FROM pg_class WHERE oid = tbl), column_name), 63),
+				   tbl, column_name);
+END
+$$;
+COMMENT ON FUNCTION anomali_create_queue_index(regclass, name) IS
+	'Create the partial index through which the background worker finds the queued rows of a column.';
+REVOKE ALL ON FUNCTION anomali_create_queue_index(regclass, name) FROM PUBLIC;
+
 CREATE FUNCTION anomali_attach_step(tbl regclass, column_name name, step_name text,
 									on_update boolean DEFAULT false)
 	RETURNS text LANGUAGE plpgsql VOLATILE
@@ -291,8 +313,6 @@ CREATE FUNCTION anomali_attach_step(tbl regclass, column_name name, step_name te
 	AS $$
 DECLARE
 	trigger_name name := left('anomali_ts_' || step_name, 63);
-	index_name name := left(format('%s_%s_anomali_queue',
-	                               (SELECT relname FROM pg_class WHERE oid = tbl), column_name), 63);
 	coltype regtype;
 BEGIN
 	SELECT a.atttypid::regtype INTO coltype
@@ -318,11 +338,9 @@ BEGIN
 				   trigger_name,
 				   CASE WHEN on_update THEN format(' OR UPDATE OF %I', column_name) ELSE '' END,
 				   tbl, step_name, column_name);
-	-- Queued rows (of asynchronous steps) are found through this index; it
-	-- holds no entry for a row that is not queued.
-	EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s ((1)) '
-				   'WHERE (%I #>> ''{arcanna,ioc,global,pending_step}'') IS NOT NULL',
-				   index_name, tbl, column_name);
+	IF (SELECT s.mode FROM anomali_ts.step s WHERE s.name = step_name) = 'async' THEN
+		PERFORM anomali_ts.anomali_create_queue_index(tbl, column_name);
+	END IF;
 	INSERT INTO anomali_ts.attachment VALUES (tbl, column_name, step_name)
 		ON CONFLICT DO NOTHING;
 	RETURN trigger_name;

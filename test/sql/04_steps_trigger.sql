@@ -101,3 +101,17 @@ SELECT anomali_attach_step('events3', 'ev', 'later');
 SELECT anomali_create_step('other', '{"integration": "Sim", "ioc_fields": "ip"}');
 SELECT anomali_attach_step('events3', 'ev', 'other');
 SELECT relid::regclass, column_name, step_name FROM attachment ORDER BY 1, 3;
+
+-- The queue index exists only where an asynchronous step is attached:
+-- events (sync steps only) has none, events3 (async) has one, and a sync
+-- step switched to async gets one on each of its tables.
+SELECT c.relname AS tbl, i.indexrelid::regclass AS queue_index
+  FROM pg_class c LEFT JOIN pg_index i ON i.indrelid = c.oid
+ WHERE c.relname IN ('events', 'events2', 'events3', 'events4') ORDER BY 1;
+CREATE TABLE events4 (id serial, ev jsonb);
+SELECT anomali_create_step('soon', '{"integration": "Sim", "ioc_fields": "ip"}');
+SELECT anomali_attach_step('events4', 'ev', 'soon');
+SELECT count(*) AS indexes_while_sync FROM pg_index WHERE indrelid = 'events4'::regclass;
+SELECT anomali_alter_step('soon', mode => 'async');
+SELECT indexrelid::regclass AS queue_index, pg_get_expr(indpred, indrelid) AS queued_rows
+  FROM pg_index WHERE indrelid = 'events4'::regclass;
