@@ -3,8 +3,11 @@
  *		Writing enriched events back into stored rows, a batch at a time.
  *
  * One UPDATE joins the table to the arrays of ctids and new events
- * (unnest), so the executor finds each row by a TID scan and the batch
- * costs one statement rather than one per row.
+ * (unnest), so the batch costs one statement rather than one per row.
+ * Sequential scans are disabled for it, so that the executor finds each
+ * row by a TID scan: on a small or never analysed table the planner may
+ * prefer to hash the whole table, and a batch must cost what it holds, not
+ * what the table holds.
  */
 #include "postgres.h"
 
@@ -12,6 +15,7 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "row_update.h"
 
@@ -25,6 +29,7 @@ row_update_batch(const char *rel, const char *column, Datum *ctids,
 	const char *col = quote_identifier(column);
 	char	   *sql;
 	int			nargs = xmins != NULL ? 3 : 2;
+	int			nestlevel;
 
 	if (n == 0)
 		return;
@@ -47,6 +52,10 @@ row_update_batch(const char *rel, const char *column, Datum *ctids,
 					   "FROM unnest($1, $2) AS v(row_ctid, ev) WHERE t.ctid = v.row_ctid",
 					   rel, col);
 
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update %s", rel);
+	AtEOXact_GUC(true, nestlevel);
 }

@@ -199,6 +199,21 @@ check "its successor finishes every row" wait_for "SELECT $QUEUED = 0" 60
 check "each of those rows was finished exactly once (one step, not pending, no error)" \
 	is "SELECT count(*) FROM events WHERE note = 'kill' AND ev #> '{arcanna,ioc,global,steps}' = '[\"Sim\"]' AND ev #>> '{arcanna,ioc,global,result}' = 'not_malicious'" "400"
 
+# 5b. The worker reads a queue through its index, never the whole table:
+#     the planner guesses that a partial index on the pending mark holds
+#     most of the table, and would read all of it for every batch.
+q "CREATE TABLE scan_events (id bigserial PRIMARY KEY, ev jsonb) WITH (autovacuum_enabled = off)"
+q "SELECT anomali_ts.anomali_attach_step('scan_events', 'ev', 'async')" >/dev/null
+# (building the table's two indexes scanned it: count from here)
+scans_before=$(q "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'scan_events'")
+q "INSERT INTO scan_events (ev) SELECT jsonb_build_object('ip', '198.51.100.' || (1 + i % 20)) FROM generate_series(1, 2000) i"
+check "2,000 queued rows, 50 a batch, are finished" \
+	wait_for "SET enable_seqscan = off; SELECT NOT EXISTS (SELECT 1 FROM scan_events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL)" 60
+check "the worker's statistics show its 2,000 updates" \
+	wait_for "SELECT n_tup_upd >= 2000 FROM pg_stat_user_tables WHERE relname = 'scan_events'" 20
+check "and not one sequential scan of the table" \
+	is "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'scan_events'" "$scans_before"
+
 # 6. A server restart with a non-empty queue: the launcher starts a worker.
 sim_control '{"status": 503}'
 q "INSERT INTO events (ev, note) SELECT '{\"ip\": \"192.0.2.10\"}', 'restart' FROM generate_series(1, 20)" >/dev/null
