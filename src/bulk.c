@@ -19,6 +19,15 @@
  *
  * A row counts as finished when its created fields name this step's
  * display name in global.steps and hold every path the step configures.
+ *
+ * Requests carry anomali_ts.batch_size observables, and a batch's last one is
+ * usually part full; left alone, every batch would add one request.  So a
+ * batch that has read batch_rows rows looks ahead: it reads up to as many
+ * again after its last row and adds observables of unfinished ones as
+ * look-ahead (enrich.h) until its last request is full.  They are looked up
+ * and cached, never written; the next batch finds them in the cache.  A
+ * failed look-ahead lookup is not cached either, so that batch just asks
+ * again.
  */
 #include "postgres.h"
 
@@ -34,6 +43,9 @@
 #include "enrich.h"
 #include "row_update.h"
 #include "step.h"
+
+/* Rows read by one query of the look-ahead */
+#define LOOKAHEAD_GROUP 100
 
 PG_FUNCTION_INFO_V1(anomali_enrich_batch);
 
@@ -104,6 +116,71 @@ checked_relation(Oid relid)
 				 errmsg("\"%s\" is not a table", get_rel_name(relid))));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
+}
+
+/*
+ * Fill the batch's last request with observables of the rows after "after"
+ * and before "before": at most max_rows rows, read in groups, none written.
+ */
+static void
+look_ahead(EnrichBatch *batch, const EnrichConfig *cfg, const char *rel,
+		   const char *column, ItemPointer after, ItemPointer before,
+		   int32 max_rows)
+{
+	Oid			types[3] = {TIDOID, TIDOID, INT4OID};
+	Datum		args[3];
+	ItemPointerData pos;
+	char	   *query;
+	int64		nread = 0;
+	int			room;
+
+	if ((room = enrich_batch_lookahead_room(batch)) == 0)
+		return;
+
+	query = psprintf("SELECT ctid, %s FROM ONLY %s "
+					 "WHERE ctid > $1 AND ctid < $2 ORDER BY ctid LIMIT $3",
+					 quote_identifier(column), rel);
+	ItemPointerCopy(after, &pos);
+	while (room > 0 && nread < max_rows)
+	{
+		int32		group = (int32) Min(max_rows - nread, LOOKAHEAD_GROUP);
+		SPITupleTable *rows;
+		uint64		nrows;
+
+		args[0] = PointerGetDatum(&pos);
+		args[1] = PointerGetDatum(before);
+		args[2] = Int32GetDatum(group);
+		if (SPI_execute_with_args(query, 3, types, args, NULL,
+								  false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read ahead in %s", rel);
+		rows = SPI_tuptable;
+		nrows = SPI_processed;
+		nread += nrows;
+
+		for (uint64 i = 0; i < nrows && room > 0; i++)
+		{
+			HeapTuple	t = rows->vals[i];
+			bool		ctid_null;
+			bool		ev_null;
+			Datum		ctid = SPI_getbinval(t, rows->tupdesc, 1, &ctid_null);
+			Datum		ev = SPI_getbinval(t, rows->tupdesc, 2, &ev_null);
+			Jsonb	   *event;
+
+			ItemPointerCopy((ItemPointer) DatumGetPointer(ctid), &pos);
+			if (ev_null)
+				continue;
+			event = DatumGetJsonbP(ev);
+			if (!already_enriched(event, cfg))
+				room -= enrich_batch_add_lookahead(batch, event, room);
+			/* The batch keeps copies of what it takes: free a detoasted one */
+			if ((Pointer) event != DatumGetPointer(ev))
+				pfree(event);
+		}
+		SPI_freetuptable(rows);
+		if (nrows < (uint64) group)
+			break;				/* the range ends here */
+	}
+	pfree(query);
 }
 
 /*
@@ -183,7 +260,13 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	}
 
 	if (nbatch > 0)
+	{
+		/* A batch that stopped short has reached the end: nothing ahead */
+		if (nrows == (uint64) batch_rows)
+			look_ahead(batch, step->config, rel, column, &last, before,
+					   batch_rows);
 		enrich_batch_lookup(batch);
+	}
 
 	ctids = palloc(sizeof(Datum) * Max(nbatch, 1));
 	events = palloc(sizeof(Datum) * Max(nbatch, 1));

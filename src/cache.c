@@ -170,35 +170,66 @@ fill_key(CacheKey *key, CacheScope scope, ObservableClass cls,
 	strlcpy(key->value, value, sizeof(key->value));
 }
 
-/* A fresh cached answer: palloc'd copy of the indicators */
+/* Is the cache in use?  (anomali_ts.cache_ttl = 0 turns it off) */
 bool
-cache_get(CacheScope scope, ObservableClass cls, const char *value,
-		  Indicator **indicators, int *n)
+cache_enabled(void)
 {
-	HTAB	   *table;
+	return anomali_cache_ttl_s > 0;
+}
+
+/* Find a fresh entry; copy its indicators when indicators is not NULL */
+static bool
+probe(CacheScope scope, ObservableClass cls, const char *value,
+	  Indicator **indicators, int *n)
+{
+	HTAB	   *table = cache_table();
 	CacheKey	key;
 	CacheEntry *entry;
 	bool		hit = false;
 
-	if (anomali_cache_ttl_s <= 0)
-		return false;
-
-	table = cache_table();
 	fill_key(&key, scope, cls, value);
 
 	lock_shared(false);
 	entry = hash_search(table, &key, HASH_FIND, NULL);
 	if (entry != NULL && entry->expires > GetCurrentTimestamp())
 	{
-		*n = entry->nindicators;
-		*indicators = palloc(sizeof(Indicator) * Max(entry->nindicators, 1));
-		memcpy(*indicators, entry->indicators, sizeof(Indicator) * entry->nindicators);
+		if (indicators != NULL)
+		{
+			*n = entry->nindicators;
+			*indicators = palloc(sizeof(Indicator) *
+								 Max(entry->nindicators, 1));
+			memcpy(*indicators, entry->indicators,
+				   sizeof(Indicator) * entry->nindicators);
+		}
 		hit = true;
 	}
 	unlock_shared();
+	return hit;
+}
 
+/* A fresh cached answer: palloc'd copy of the indicators */
+bool
+cache_get(CacheScope scope, ObservableClass cls, const char *value,
+		  Indicator **indicators, int *n)
+{
+	bool		hit;
+
+	if (!cache_enabled())
+		return false;
+
+	hit = probe(scope, cls, value, indicators, n);
 	pg_atomic_fetch_add_u64(hit ? &counters()->hits : &counters()->misses, 1);
 	return hit;
+}
+
+/*
+ * Is there a fresh answer?  Counts neither hit nor miss: a caller that
+ * probes before looking up must not count each observable twice.
+ */
+bool
+cache_contains(CacheScope scope, ObservableClass cls, const char *value)
+{
+	return cache_enabled() && probe(scope, cls, value, NULL, NULL);
 }
 
 /* Drop expired entries; if none expired, evict an eighth of the table */
@@ -246,7 +277,7 @@ cache_put(CacheScope scope, ObservableClass cls, const char *value,
 	CacheEntry *entry;
 	long		limit = shared_table != NULL ? anomali_cache_entries : anomali_cache_entries;
 
-	if (anomali_cache_ttl_s <= 0 || n > CACHE_MAX_INDICATORS)
+	if (!cache_enabled() || n > CACHE_MAX_INDICATORS)
 		return;
 
 	table = cache_table();

@@ -41,9 +41,16 @@ typedef struct CacheStats
 extern void cache_shmem_request(void);
 extern void cache_shmem_startup(void);
 
+/* False when anomali_ts.cache_ttl is zero: nothing is stored or served */
+extern bool cache_enabled(void);
+
 /* A fresh cached answer: palloc'd copy of the indicators */
 extern bool cache_get(CacheScope scope, ObservableClass cls,
 					  const char *value, Indicator **indicators, int *n);
+
+/* Is a fresh answer cached?  Counts neither hit nor miss */
+extern bool cache_contains(CacheScope scope, ObservableClass cls,
+						   const char *value);
 extern void cache_put(CacheScope scope, ObservableClass cls,
 					  const char *value, const Indicator *indicators, int n);
 extern void cache_stats(CacheStats *stats);

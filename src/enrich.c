@@ -9,6 +9,12 @@
  * non-public addresses and names are "skipped" unless
  * anomali_ts.skip_non_public is off; values an earlier step found malicious
  * are not looked up again when skip_previously_malicious is set.
+ *
+ * A batch may also carry look-ahead observables (enrich_batch_add_lookahead):
+ * values of events outside the batch, looked up with it only to fill its last
+ * request, so that the cache holds them when those events' batch comes.  No
+ * event refers to them, so they appear on no event and their failures are
+ * reported nowhere (and, like every failure, not cached).
  */
 #include "postgres.h"
 
@@ -64,6 +70,9 @@ struct EnrichBatch
 
 	int			stamps;			/* (event, path) pairs walked so far */
 
+	int			nlookahead;		/* observables added for later batches */
+	int			uncached;		/* wanted, not cached; -1 until counted */
+
 	LookupItem *items;
 	int			nitems;
 	List	   *raw;
@@ -71,9 +80,14 @@ struct EnrichBatch
 	bool		looked_up;
 };
 
+static int	find(EnrichBatch *b, ObservableClass cls, const char *value,
+				 uint32 *hash, uint32 *slot);
 static int	intern(EnrichBatch *b, ObservableClass cls, const char *value);
 static void grow_slots(EnrichBatch *b);
+static bool canonical(const char *str, int len, ObservableClass *cls,
+					  char *canon);
 static void collect_string(const char *str, int len, void *ctx);
+static void lookahead_string(const char *str, int len, void *ctx);
 static bool was_malicious(List *values, const char *value);
 static void outcome_of(EnrichBatch *b, BatchEvent *ev, int obs,
 					   ObservableOutcome *out, StepOutcome *so);
@@ -93,6 +107,7 @@ enrich_batch_begin(const EnrichConfig *config)
 	b->nslots = 64;
 	b->slots = palloc(sizeof(int) * b->nslots);
 	memset(b->slots, -1, sizeof(int) * b->nslots);
+	b->uncached = -1;
 	return b;
 }
 
@@ -113,21 +128,38 @@ grow_slots(EnrichBatch *b)
 	}
 }
 
+/* The index of an observable in the batch and its slot; -1 and a free slot */
+static int
+find(EnrichBatch *b, ObservableClass cls, const char *value, uint32 *hash,
+	 uint32 *slot)
+{
+	uint32		h = hash_bytes((const unsigned char *) value, strlen(value)) ^ (uint32) cls;
+	uint32		s = h & (b->nslots - 1);
+
+	*hash = h;
+	while (b->slots[s] >= 0)
+	{
+		BatchObservable *o = &b->observables[b->slots[s]];
+
+		if (o->hash == h && o->cls == cls && strcmp(o->value, value) == 0)
+			break;
+		s = (s + 1) & (b->nslots - 1);
+	}
+	*slot = s;
+	return b->slots[s];
+}
+
 /* The index of an observable in the batch, adding it if new */
 static int
 intern(EnrichBatch *b, ObservableClass cls, const char *value)
 {
-	uint32		h = hash_bytes((const unsigned char *) value, strlen(value)) ^ (uint32) cls;
-	uint32		s = h & (b->nslots - 1);
+	uint32		h;
+	uint32		s;
+	int			idx = find(b, cls, value, &h, &s);
 	BatchObservable *o;
 
-	while (b->slots[s] >= 0)
-	{
-		o = &b->observables[b->slots[s]];
-		if (o->hash == h && o->cls == cls && strcmp(o->value, value) == 0)
-			return b->slots[s];
-		s = (s + 1) & (b->nslots - 1);
-	}
+	if (idx >= 0)
+		return idx;
 
 	if (b->nobservables == b->observables_cap)
 	{
@@ -158,31 +190,41 @@ typedef struct CollectCtx
 	int			cap;
 } CollectCtx;
 
+/* Classify a string into canon; false when it is no observable at all */
+static bool
+canonical(const char *str, int len, ObservableClass *cls, char *canon)
+{
+	int			start = 0;
+
+	*cls = observable_classify(str, len, canon);
+	if (*cls != OBS_UNSUPPORTED)
+		return true;
+
+	/* Keep the trimmed text, shortened, so the report shows what it was */
+	while (start < len && isspace((unsigned char) str[start]))
+		start++;
+	while (len > start && isspace((unsigned char) str[len - 1]))
+		len--;
+	if (len == start)
+		return false;			/* empty or blank */
+	snprintf(canon, OBSERVABLE_MAX_LEN, "%.*s",
+			 Min(len - start, UNSUPPORTED_SHOWN), str + start);
+	if (!pg_verifymbstr(canon, strlen(canon), true))
+		strlcpy(canon, "(invalid text)", OBSERVABLE_MAX_LEN);
+	return true;
+}
+
 /* Field path callback: classify a string and note it for the path */
 static void
 collect_string(const char *str, int len, void *arg)
 {
 	CollectCtx *ctx = arg;
 	char		canon[OBSERVABLE_MAX_LEN];
-	ObservableClass cls = observable_classify(str, len, canon);
+	ObservableClass cls;
 	int			idx;
 
-	if (cls == OBS_UNSUPPORTED)
-	{
-		int			start = 0;
-
-		/* Keep the trimmed text, shortened, so the report shows what it was */
-		while (start < len && isspace((unsigned char) str[start]))
-			start++;
-		while (len > start && isspace((unsigned char) str[len - 1]))
-			len--;
-		if (len == start)
-			return;				/* empty or blank: no observable at all */
-		snprintf(canon, sizeof(canon), "%.*s",
-				 Min(len - start, UNSUPPORTED_SHOWN), str + start);
-		if (!pg_verifymbstr(canon, strlen(canon), true))
-			strlcpy(canon, "(invalid text)", sizeof(canon));
-	}
+	if (!canonical(str, len, &cls, canon))
+		return;
 
 	/* Once per path: the stamp says whether this walk already noted it */
 	idx = intern(ctx->batch, cls, canon);
@@ -220,6 +262,9 @@ enrich_batch_add(EnrichBatch *b, Jsonb *event)
 	if (!JB_ROOT_IS_OBJECT(event) || JB_ROOT_IS_SCALAR(event))
 		return false;
 
+	/* Look-ahead observables must stay ones that no event refers to */
+	Assert(b->nlookahead == 0);
+
 	if (b->nevents == b->events_cap)
 	{
 		b->events_cap *= 2;
@@ -254,6 +299,105 @@ enrich_batch_add(EnrichBatch *b, Jsonb *event)
 		}
 	}
 	return true;
+}
+
+typedef struct LookaheadCtx
+{
+	EnrichBatch *batch;
+	List	   *previously_malicious;	/* of the event walked */
+	int			max;
+	int			added;
+} LookaheadCtx;
+
+/*
+ * Field path callback of a look-ahead event: add the string as a wanted
+ * observable if the event's own enrichment would ask ThreatStream about it
+ * and the batch does not already ask, or the cache already know.
+ */
+static void
+lookahead_string(const char *str, int len, void *arg)
+{
+	LookaheadCtx *ctx = arg;
+	EnrichBatch *b = ctx->batch;
+	char		canon[OBSERVABLE_MAX_LEN];
+	ObservableClass cls;
+	uint32		h;
+	uint32		s;
+	int			idx;
+
+	if (ctx->added >= ctx->max || !canonical(str, len, &cls, canon))
+		return;
+	if (cls == OBS_UNSUPPORTED ||
+		(anomali_skip_non_public && observable_is_non_public(cls, canon)) ||
+		was_malicious(ctx->previously_malicious, canon))
+		return;
+	if (find(b, cls, canon, &h, &s) >= 0 ||
+		lookup_cached(b->endpoint, cls, canon))
+		return;
+
+	idx = intern(b, cls, canon);
+	b->observables[idx].wanted = true;
+	b->nlookahead++;
+	ctx->added++;
+}
+
+/* Observables the batch's lookup will ask ThreatStream about */
+static int
+count_uncached(EnrichBatch *b)
+{
+	int			n = 0;
+
+	for (int i = 0; i < b->nobservables; i++)
+	{
+		BatchObservable *o = &b->observables[i];
+
+		if (o->wanted && !lookup_cached(b->endpoint, o->cls, o->value))
+			n++;
+	}
+	return n;
+}
+
+/* Observables the batch lacks to fill its last request, for look-ahead */
+int
+enrich_batch_lookahead_room(EnrichBatch *b)
+{
+	int			chunk = lookup_chunk_size();
+
+	Assert(!b->looked_up);
+
+	/*
+	 * Extra answers help only if a later batch takes them from the cache,
+	 * which it does not read when raw responses are saved.
+	 */
+	if (b->config->save_raw_response || !lookup_keeps_answers())
+		return 0;
+	if (b->uncached < 0)
+		b->uncached = count_uncached(b);
+	if (b->uncached == 0)
+		return 0;				/* no request at all: nothing to fill */
+	return (chunk - b->uncached % chunk) % chunk;
+}
+
+/* Add up to max observables of an event outside the batch, for the cache */
+int
+enrich_batch_add_lookahead(EnrichBatch *b, Jsonb *event, int max)
+{
+	const EnrichConfig *cfg = b->config;
+	LookaheadCtx ctx = {b, NIL, max, 0};
+
+	Assert(!b->looked_up);
+	if (max <= 0 || !JB_ROOT_IS_OBJECT(event) || JB_ROOT_IS_SCALAR(event))
+		return 0;
+	if (cfg->skip_previously_malicious)
+		ctx.previously_malicious = created_fields_previously_malicious(event);
+
+	for (int p = 0; p < cfg->npaths && ctx.added < max; p++)
+		field_path_walk(&event->root, cfg->paths[p], lookahead_string, &ctx);
+
+	/* Each one added was found uncached */
+	if (b->uncached >= 0)
+		b->uncached += ctx.added;
+	return ctx.added;
 }
 
 /* Look up every wanted observable of the batch, then decide verdicts */
@@ -453,11 +597,11 @@ enrich_batch_first_error(EnrichBatch *b, int i)
 	return NULL;
 }
 
-/* Unique observables of the batch */
+/* Unique observables of the batch's events (look-ahead ones not counted) */
 int
 enrich_batch_observables(EnrichBatch *b)
 {
-	return b->nobservables;
+	return b->nobservables - b->nlookahead;
 }
 
 /* Requests, cache hits and failures of the batch */

@@ -23,6 +23,23 @@ extern EnrichBatch *enrich_batch_begin(const EnrichConfig *config);
 /* Add an event; returns false (and keeps nothing) when it is not an object */
 extern bool enrich_batch_add(EnrichBatch *batch, Jsonb *event);
 
+/*
+ * How many observables enrich_batch_add_lookahead() should add so that the
+ * batch's last request is full; 0 when it is, when the batch asks nothing,
+ * or when no later lookup would take the answers from the cache.
+ */
+extern int	enrich_batch_lookahead_room(EnrichBatch *batch);
+
+/*
+ * Add up to max observables of an event outside the batch, to be looked up
+ * with it and cached for a later batch, but written on no event.  Only
+ * those the event's own enrichment would ask about, and neither in the
+ * batch nor cached, are added; returns how many.  Call after the batch's
+ * last enrich_batch_add().
+ */
+extern int	enrich_batch_add_lookahead(EnrichBatch *batch, Jsonb *event,
+									   int max);
+
 /* Look up every observable of the batch that needs it */
 extern void enrich_batch_lookup(EnrichBatch *batch);
 
@@ -48,7 +65,7 @@ extern Jsonb *enrich_batch_queued(EnrichBatch *batch, int i,
 /* Requests, cache hits and failures of the batch */
 extern const LookupStats *enrich_batch_stats(EnrichBatch *batch);
 
-/* Unique observables of the batch */
+/* Unique observables of the batch's events (not the look-ahead ones) */
 extern int	enrich_batch_observables(EnrichBatch *batch);
 
 /* True when any observable of event i ended as error */

@@ -347,12 +347,33 @@ wait_ms(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* Observables sent in one request */
+int
+lookup_chunk_size(void)
+{
+	return Max(anomali_batch_size, 1);
+}
+
+/* Would lookup_run serve the observable from the cache now? */
+bool
+lookup_cached(const TsEndpoint *ep, ObservableClass cls, const char *value)
+{
+	return cache_contains(ep->cache_scope, cls, value);
+}
+
+/* Does lookup_run keep its answers for later calls? */
+bool
+lookup_keeps_answers(void)
+{
+	return cache_enabled();
+}
+
 /* Look up items against one endpoint */
 void
 lookup_run(const TsEndpoint *ep, LookupItem *items, int nitems,
 		   List **raw, LookupStats *stats)
 {
-	int			batch = Max(anomali_batch_size, 1);
+	int			batch = lookup_chunk_size();
 	int		   *pending = palloc(sizeof(int) * Max(nitems, 1));
 	int			npending = 0;
 	Chunk	   *chunks;

@@ -61,6 +61,20 @@ typedef struct LookupStats
 extern void lookup_run(const TsEndpoint *endpoint, LookupItem *items,
 					   int nitems, List **raw, LookupStats *stats);
 
+/* Observables sent in one request: anomali_ts.batch_size */
+extern int	lookup_chunk_size(void);
+
+/*
+ * Would lookup_run (without raw) serve the observable from the cache now?
+ * Counts no cache hit or miss, so probing before a lookup counts nothing
+ * twice.
+ */
+extern bool lookup_cached(const TsEndpoint *endpoint, ObservableClass cls,
+						  const char *value);
+
+/* Does lookup_run keep its answers for later calls (the cache is on)? */
+extern bool lookup_keeps_answers(void);
+
 /* Result of the health check request: GET <base_url>?limit=1 */
 typedef struct HealthProbe
 {

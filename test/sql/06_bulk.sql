@@ -71,3 +71,58 @@ SELECT rows_enriched FROM anomali_enrich_batch('two', 'ev', 'bulk_d', '(0,0)', 1
 SELECT id, ev #>> '{arcanna,ioc,fields,ip,result}' AS ip, ev #>> '{arcanna,ioc,fields,d,result}' AS d,
        ev #>> '{arcanna,ioc,global,result}' AS result
   FROM two ORDER BY id;
+
+-- Look-ahead.  A request carries batch_size observables; a batch whose last
+-- request would be part full fills it with observables of the rows after it,
+-- looked up and cached but not written, so the next batch finds them in the
+-- cache.  13 rows: 10 unique addresses (one repeated), a NULL and a
+-- non-object; batches of 3 rows, 4 addresses a request.
+SET anomali_ts.batch_size = 4;
+SELECT anomali_create_step('ahead', '{"integration": "Sim", "ioc_fields": "ip"}');
+CREATE TABLE ahead_nocache (id int PRIMARY KEY, ev jsonb);
+INSERT INTO ahead_nocache VALUES
+	(1, '{"ip": "192.0.2.201"}'), (2, '{"ip": "192.0.2.202"}'), (3, '{"ip": "192.0.2.203"}'),
+	(4, NULL), (5, '{"ip": "192.0.2.204"}'), (6, '{"ip": "192.0.2.201"}'),
+	(7, '{"ip": "192.0.2.205"}'), (8, '{"ip": "192.0.2.206"}'), (9, '{"ip": "192.0.2.207"}'),
+	(10, '"text"'), (11, '{"ip": "192.0.2.208"}'), (12, '{"ip": "192.0.2.209"}'),
+	(13, '{"ip": "192.0.2.210"}');
+CREATE TABLE ahead (LIKE ahead_nocache INCLUDING ALL);
+INSERT INTO ahead SELECT * FROM ahead_nocache ORDER BY id;
+
+-- Without a cache to keep answers for later batches there is no look-ahead:
+-- each of the 5 batches with addresses sends its own part-full request.
+SET client_min_messages = warning;
+SELECT requests AS before FROM anomali_session_stats() \gset
+CALL anomali_enrich_table('ahead_nocache', 'ev', 'ahead', batch_rows => 3);
+SELECT requests - :before AS requests FROM anomali_session_stats();
+
+-- With the cache: ceil(10 / 4) = 3 requests for the whole table.
+RESET anomali_ts.cache_ttl;
+SELECT requests AS before FROM anomali_session_stats() \gset
+CALL anomali_enrich_table('ahead', 'ev', 'ahead', batch_rows => 3);
+SELECT requests - :before AS requests FROM anomali_session_stats();
+
+-- A second call finds every row done and sends nothing.
+SELECT requests AS before FROM anomali_session_stats() \gset
+CALL anomali_enrich_table('ahead', 'ev', 'ahead', batch_rows => 3);
+SELECT requests - :before AS requests FROM anomali_session_stats();
+RESET client_min_messages;
+
+-- Each row was written once, as without look-ahead.
+SELECT id, a.ev #>> '{arcanna,ioc,global,result}' AS result,
+       jsonb_array_length(a.ev #> '{arcanna,ioc,global,steps}') AS steps,
+       (a.ev #>> '{arcanna,ioc,global,result}') IS NOT DISTINCT FROM
+       (n.ev #>> '{arcanna,ioc,global,result}') AS same_without
+  FROM ahead a JOIN ahead_nocache n USING (id) ORDER BY id;
+
+-- One batch of 3 rows asks about its 3 addresses and, in the same request,
+-- about row 4's, which it caches but does not write; row 5's is not asked.
+CREATE TABLE ahead_one (id int PRIMARY KEY, ev jsonb);
+INSERT INTO ahead_one
+SELECT i, jsonb_build_object('ip', '192.0.2.' || (210 + i)) FROM generate_series(1, 5) i;
+SELECT rows_seen, rows_enriched, observables, requests
+  FROM anomali_enrich_batch('ahead_one', 'ev', 'ahead', '(0,0)', 3);
+SELECT value AS cached FROM anomali_cache_contents()
+ WHERE value IN (SELECT ev ->> 'ip' FROM ahead_one) ORDER BY value;
+SELECT id, ev ? 'arcanna' AS written FROM ahead_one ORDER BY id;
+RESET anomali_ts.batch_size;
