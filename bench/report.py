@@ -17,6 +17,8 @@ ROWS = [
     ("A_insert", "A   plain INSERT ... SELECT, no trigger"),
     ("A_copy", "A   plain COPY, no trigger"),
     ("A_rows", "A   plain INSERT, one row per statement"),
+    ("A_enriched", "A*  plain INSERT ... SELECT of B's rows (B's ceiling)"),
+    ("A_pending", "A*  same of F's rows, queue index (F's ceiling)"),
     ("B_warmup", "    (trigger, cold cache: B's warm-up)"),
     ("B_insert", "B   anomali_ts trigger, warm cache, INSERT ... SELECT"),
     ("B_copy", "B   anomali_ts trigger, warm cache, COPY"),
@@ -124,6 +126,8 @@ def table(argv):
             ("B/A", "B_insert", "A_insert", "trigger with warm cache vs plain INSERT ... SELECT"),
             ("B/A (COPY)", "B_copy", "A_copy", "trigger with warm cache vs plain COPY"),
             ("Blean/A", "B_lean", "A_insert", "B writing results only vs plain INSERT ... SELECT"),
+            ("A*B/A", "A_enriched", "A_insert", "B's ceiling: storing B's rows, no trigger, vs plain"),
+            ("A*F/A", "A_pending", "A_insert", "F's ceiling: storing F's rows + queue index, no trigger"),
             ("C/D1", "C", "D1", "extension, cold cache vs PL/Python with dict cache"),
             ("E/D1", "E", "D1", "bulk procedure, cold cache vs PL/Python with dict cache"),
             ("F/A", "F_insert", "A_insert", "inserts with the async step vs plain INSERT ... SELECT"),
@@ -215,6 +219,24 @@ def table(argv):
                     "Fend/D1 = %s" % ("n/a" if r is None else "%.2f" % r)))
     for name, ok, detail in targets:
         print("  %s  %-44s %s" % (verdict(ok), name, detail))
+    print()
+
+    # What storing B's and F's rows costs without their triggers bounds
+    # what the triggers can reach against the same plain insert.
+    print("Ceilings (the rows B and F store, inserted without any trigger)")
+    for name, key, target, of in (
+            ("B", "A_enriched", 0.5, "B/A"),
+            ("F", "A_pending", 0.8, "F/A")):
+        r = ratio(key, "A_insert")
+        if r is None:
+            print("  %s: n/a" % name)
+            continue
+        if r >= target:
+            print("  %s's rows alone reach %.2f of A: %s >= %.1f stays within reach"
+                  % (name, r, of, target))
+        else:
+            print("  %s's rows alone reach %.2f of A: %s >= %.1f is out of reach for any "
+                  "trigger that stores these rows" % (name, r, of, target))
     print()
 
     # What the variants wrote

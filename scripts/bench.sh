@@ -184,7 +184,12 @@ for i in $(seq 1 "$BENCH_REPEAT"); do
 	measure "A_rows#$i" a_rows.sql "plain INSERT, one row per statement, no trigger (run $i of $BENCH_REPEAT)"
 done
 measure B_warmup b_warmup.sql "anomali_ts trigger, filling the cache (not a measurement)"
+say "ceilings: storing B's and F's rows without their triggers"
+bench_psql 300 -f "$BENCH/ceiling_setup.sql" >"$WORK/ceiling_setup.out" 2>&1 ||
+	{ cat "$WORK/ceiling_setup.out" >&2; exit 1; }
 for i in $(seq 1 "$BENCH_REPEAT"); do
+	measure "A_enriched#$i" a_enriched.sql "plain INSERT ... SELECT of B's rows, no trigger (run $i of $BENCH_REPEAT)"
+	measure "A_pending#$i" a_pending.sql "plain INSERT ... SELECT of F's rows, queue index, no trigger (run $i of $BENCH_REPEAT)"
 	measure "B_insert#$i" b_insert.sql "anomali_ts trigger, warm cache, INSERT ... SELECT (run $i of $BENCH_REPEAT)"
 	measure "B_copy#$i" b_copy.sql "anomali_ts trigger, warm cache, COPY (run $i of $BENCH_REPEAT)"
 	measure "B_lean#$i" b_lean.sql "anomali_ts trigger, warm cache, results only (run $i of $BENCH_REPEAT)"
