@@ -13,9 +13,10 @@
  * and inheritance parents are refused (each partition is enriched on its
  * own) and the scan reads ONLY the named table.  The anomali_enrich_table()
  * procedure fixes the limit at the table's size when it starts, so rows it
- * rewrites (whose new versions land at higher ctids) are not read twice,
- * and commits each batch: interrupted, it can be called again, and
- * finished rows are skipped without any lookup.
+ * rewrites are not read twice when their new versions land past it (a new
+ * version written into free space of the table's last pages is read once
+ * more and skipped as finished), and commits each batch: interrupted, it
+ * can be called again, and finished rows are skipped without any lookup.
  *
  * A row counts as finished when its created fields name this step's
  * display name in global.steps and hold every path the step configures.

@@ -275,7 +275,7 @@ cache_put(CacheScope scope, ObservableClass cls, const char *value,
 	HTAB	   *table;
 	CacheKey	key;
 	CacheEntry *entry;
-	long		limit = shared_table != NULL ? anomali_cache_entries : anomali_cache_entries;
+	long		limit = anomali_cache_entries;
 
 	if (!cache_enabled() || n > CACHE_MAX_INDICATORS)
 		return;
