@@ -89,6 +89,8 @@ static bool canonical(const char *str, int len, ObservableClass *cls,
 static void collect_string(const char *str, int len, void *ctx);
 static void lookahead_string(const char *str, int len, void *ctx);
 static bool was_malicious(List *values, const char *value);
+static bool needs_lookup(ObservableClass cls, bool non_public,
+						 const char *value, List *previously_malicious);
 static void outcome_of(EnrichBatch *b, BatchEvent *ev, int obs,
 					   ObservableOutcome *out, StepOutcome *so);
 
@@ -252,6 +254,22 @@ was_malicious(List *values, const char *value)
 	return false;
 }
 
+/*
+ * Does an event's enrichment ask ThreatStream about this observable?  Not
+ * when it is unsupported, skipped as non-public, or already found malicious
+ * by an earlier step (outcome_of() gives each of those its reason).
+ */
+static bool
+needs_lookup(ObservableClass cls, bool non_public, const char *value,
+			 List *previously_malicious)
+{
+	if (cls == OBS_UNSUPPORTED)
+		return false;
+	if (non_public && anomali_skip_non_public)
+		return false;
+	return !was_malicious(previously_malicious, value);
+}
+
 /* Add an event; false when it is not a JSON object */
 bool
 enrich_batch_add(EnrichBatch *b, Jsonb *event)
@@ -289,13 +307,9 @@ enrich_batch_add(EnrichBatch *b, Jsonb *event)
 		{
 			BatchObservable *o = &b->observables[ctx.obs[i]];
 
-			if (o->cls == OBS_UNSUPPORTED)
-				continue;
-			if (o->non_public && anomali_skip_non_public)
-				continue;
-			if (was_malicious(ev->previously_malicious, o->value))
-				continue;
-			o->wanted = true;
+			if (needs_lookup(o->cls, o->non_public, o->value,
+							 ev->previously_malicious))
+				o->wanted = true;
 		}
 	}
 	return true;
@@ -321,15 +335,15 @@ lookahead_string(const char *str, int len, void *arg)
 	EnrichBatch *b = ctx->batch;
 	char		canon[OBSERVABLE_MAX_LEN];
 	ObservableClass cls;
+	bool		non_public;
 	uint32		h;
 	uint32		s;
 	int			idx;
 
 	if (ctx->added >= ctx->max || !canonical(str, len, &cls, canon))
 		return;
-	if (cls == OBS_UNSUPPORTED ||
-		(anomali_skip_non_public && observable_is_non_public(cls, canon)) ||
-		was_malicious(ctx->previously_malicious, canon))
+	non_public = cls != OBS_UNSUPPORTED && observable_is_non_public(cls, canon);
+	if (!needs_lookup(cls, non_public, canon, ctx->previously_malicious))
 		return;
 	if (find(b, cls, canon, &h, &s) >= 0 ||
 		lookup_cached(b->endpoint, cls, canon))
