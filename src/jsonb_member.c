@@ -31,7 +31,7 @@ typedef struct Child
 } Child;
 
 static bool aligned_type(uint32 type);
-static void read_child(const JsonbContainer *c, int index, Child *out);
+static void read_children(const JsonbContainer *c, Child *out);
 static int	key_compare(const char *a, int alen, const char *b, int blen);
 
 /* Do values of this type start at an int-aligned offset? */
@@ -41,25 +41,32 @@ aligned_type(uint32 type)
 	return type == JENTRY_ISNUMERIC || type == JENTRY_ISCONTAINER;
 }
 
-/* The bytes of child "index" of container c, without their padding */
+/*
+ * The children of an object container, keys then values, without their
+ * padding: one pass, each end offset following from the one before.
+ */
 static void
-read_child(const JsonbContainer *c, int index, Child *out)
+read_children(const JsonbContainer *c, Child *out)
 {
 	int			nchildren = JsonContainerSize(c) * 2;
 	const char *base = (const char *) &c->children[nchildren];
-	uint32		off = getJsonbOffset(c, index);
-	uint32		len = getJsonbLength(c, index);
+	uint32		off = 0;
 
-	out->type = c->children[index] & JENTRY_TYPEMASK;
-	if (aligned_type(out->type))
+	for (int i = 0; i < nchildren; i++)
 	{
-		uint32		pad = INTALIGN(off) - off;
+		JEntry		entry = c->children[i];
+		uint32		end = JBE_OFFLENFLD(entry);
+		uint32		start = off;
 
-		off += pad;
-		len -= pad;
+		if (!JBE_HAS_OFF(entry))
+			end += off;
+		out[i].type = entry & JENTRY_TYPEMASK;
+		if (aligned_type(out[i].type))
+			start = INTALIGN(start);
+		out[i].data = base + start;
+		out[i].len = end - start;
+		off = end;
 	}
-	out->data = base + off;
-	out->len = len;
 }
 
 /* jsonb's order of object keys: shorter first, then bytewise */
@@ -82,6 +89,7 @@ jsonb_set_member(Jsonb *object, const char *key,
 	int			at;
 	bool		replace = false;
 	int			newpairs;
+	Child	   *old;
 	Child	   *children;
 	Size		size;
 	Jsonb	   *result;
@@ -91,14 +99,14 @@ jsonb_set_member(Jsonb *object, const char *key,
 
 	Assert(JsonContainerIsObject(root) && !JsonContainerIsScalar(root));
 
+	old = palloc(sizeof(Child) * Max(npairs * 2, 1));
+	read_children(root, old);
+
 	/* Where the key goes among the sorted keys */
 	for (at = 0; at < npairs; at++)
 	{
-		Child		k;
-		int			cmp;
+		int			cmp = key_compare(old[at].data, old[at].len, key, keylen);
 
-		read_child(root, at, &k);
-		cmp = key_compare(k.data, k.len, key, keylen);
 		if (cmp >= 0)
 		{
 			replace = cmp == 0;
@@ -113,8 +121,8 @@ jsonb_set_member(Jsonb *object, const char *key,
 	{
 		if (j == at && !replace)
 			j++;
-		read_child(root, i, &children[j]);
-		read_child(root, npairs + i, &children[newpairs + j]);
+		children[j] = old[i];
+		children[newpairs + j] = old[npairs + i];
 	}
 	children[at].type = JENTRY_ISSTRING;
 	children[at].data = key;
@@ -152,6 +160,7 @@ jsonb_set_member(Jsonb *object, const char *key,
 	}
 
 	SET_VARSIZE(result, (base - (char *) result) + off);
+	pfree(old);
 	pfree(children);
 	return result;
 }
