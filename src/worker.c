@@ -24,8 +24,10 @@
  * whose lookups failed stay queued with a retry time, doubling from
  * anomali_ts.worker_retry_delay, until anomali_ts.worker_max_attempts,
  * then keep their errors.  A worker with no queued rows left for
- * anomali_ts.worker_idle_timeout exits, so it never holds a database open
- * for long (DROP DATABASE waits up to five seconds for sessions to leave).
+ * anomali_ts.worker_idle_timeout exits, and at once when the extension is
+ * gone from its database; the next commit of queued rows starts one again.
+ * DROP DATABASE waits only five seconds for sessions to leave, so its
+ * object access hook tells the database's worker to go.
  *
  * Shared memory holds, per database, the worker's pid and PGPROC number
  * (never a pointer), guarded by one LWLock.  A worker's memory is reset on
@@ -117,7 +119,7 @@ static WorkerSlot *find_slot(Oid dbid);
 static WorkerSlot *new_slot(void);
 static void release_slot(int code, Datum arg);
 static void keep_freed_memory(void);
-static int	process_queue(long *next_ms);
+static int	process_queue(long *next_ms, bool *has_extension);
 static int	process_attachment(Oid relid, const char *column, const char *step_name,
 							   long *next_ms);
 static void read_queue(const char *sql, int nargs, Oid *types, Datum *values,
@@ -168,9 +170,11 @@ worker_shmem_startup(void)
 }
 
 /*
- * Object access hook: when a database is dropped, its worker (ended by
- * DROP DATABASE ... WITH (FORCE), or by an earlier terminate) must not be
- * restarted into a database that no longer exists
+ * Object access hook: when a database is dropped, its worker must leave
+ * (DROP DATABASE waits only five seconds for sessions to go), and once
+ * ended, by that or by DROP DATABASE ... WITH (FORCE), must not be
+ * restarted into a database that no longer exists.  A DROP that fails
+ * later costs only the worker: the next commit of queued rows starts one.
  */
 static void
 note_dropped_database(ObjectAccessType access, Oid classId, Oid objectId,
@@ -186,7 +190,12 @@ note_dropped_database(ObjectAccessType access, Oid classId, Oid objectId,
 		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 		slot = find_slot(objectId);
 		if (slot != NULL)
+		{
+			/* An idle worker leaves now, not after its idle timeout */
 			slot->dropped = true;
+			if (slot->pid > 0)
+				SetLatch(&GetPGProcByNumber(slot->pgprocno)->procLatch);
+		}
 		LWLockRelease(wshared->lock);
 	}
 }
@@ -457,6 +466,8 @@ anomali_worker_main(Datum arg)
 	for (;;)
 	{
 		long		next_ms = -1;
+		bool		has_extension;
+		bool		dropped;
 		int			finished;
 		long		wait;
 		long		idle_ms;
@@ -468,9 +479,16 @@ anomali_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		/* DROP DATABASE has begun (note_dropped_database): leave for good */
+		LWLockAcquire(wshared->lock, LW_SHARED);
+		dropped = slot->dropped;
+		LWLockRelease(wshared->lock);
+		if (dropped)
+			proc_exit(0);
+
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
-		finished = process_queue(&next_ms);
+		finished = process_queue(&next_ms, &has_extension);
 		MemoryContextSwitchTo(loop_cxt);
 
 		if (finished > 0)
@@ -483,14 +501,18 @@ anomali_worker_main(Datum arg)
 			continue;
 		}
 
-		/* Rows waiting for a retry keep the worker; an empty queue does not */
+		/*
+		 * Rows waiting for a retry keep the worker; an empty queue keeps it
+		 * for the idle timeout; without the extension nothing can be queued
+		 * until a commit starts a worker again.
+		 */
 		idle_ms = TimestampDifferenceMilliseconds(idle_since, GetCurrentTimestamp());
 		if (next_ms >= 0)
 		{
 			idle_since = GetCurrentTimestamp();
 			wait = Min(Max(next_ms, 10), anomali_worker_idle_timeout_ms);
 		}
-		else if (idle_ms >= anomali_worker_idle_timeout_ms)
+		else if (!has_extension || idle_ms >= anomali_worker_idle_timeout_ms)
 		{
 			/* Leave only if no commit woke us since the last pass */
 			LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
@@ -508,6 +530,8 @@ anomali_worker_main(Datum arg)
 		else
 			wait = anomali_worker_idle_timeout_ms - idle_ms;
 
+		/* Statistics held back by the last pass are due before a long sleep */
+		pgstat_report_stat(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -520,7 +544,7 @@ anomali_worker_main(Datum arg)
  * waits for a retry (-1 when nothing is queued at all).
  */
 static int
-process_queue(long *next_ms)
+process_queue(long *next_ms, bool *has_extension)
 {
 	int			finished = 0;
 	SPITupleTable *attachments;
@@ -532,7 +556,8 @@ process_queue(long *next_ms)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "anomali_ts: reading the queue");
 
-	if (!OidIsValid(get_extension_oid("anomali_ts", true)))
+	*has_extension = OidIsValid(get_extension_oid("anomali_ts", true));
+	if (!*has_extension)
 		n = 0;
 	else
 	{

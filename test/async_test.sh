@@ -242,6 +242,27 @@ dropped=$?
 check "plain DROP DATABASE succeeds once the worker is idle, within 30 s" \
 	[ "$dropped" -eq 0 ] && [ $(($(date +%s) - start)) -le 30 ]
 
+# 8b. An idle worker, which stays for worker_idle_timeout (a minute by
+#     default), does not hold up a plain DROP DATABASE: the drop tells it
+#     to leave.
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_idle" >/dev/null
+setup_database "${DB}_idle"
+psql -X -q -d "${DB}_idle" -c "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '198.51.100.' || i) FROM generate_series(1, 10) i" >/dev/null
+idle_done=1
+for i in $(seq 1 100); do
+	[ "$(psql -X -q -At -d "${DB}_idle" -c "SELECT count(*) FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NULL")" = 10 ] && { idle_done=0; break; }
+	sleep 0.1
+done
+idle_workers=$(psql -X -q -At -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = '${DB}_idle'")
+check "a worker finished the rows and stays, idle ($idle_workers running)" \
+	[ "$idle_done" -eq 0 ] && [ "$idle_workers" -eq 1 ]
+start=$(date +%s%N)
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_idle" >/dev/null 2>&1
+dropped=$?
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+check "plain DROP DATABASE with that idle worker succeeds, in ${elapsed_ms} ms (under 5 s)" \
+	[ "$dropped" -eq 0 ] && [ "$elapsed_ms" -lt 5000 ]
+
 # 9. A busy worker and DROP DATABASE ... WITH (FORCE): ended, no hang.
 psql -X -q -d postgres -c "CREATE DATABASE ${DB}_force" >/dev/null
 setup_database "${DB}_force"
