@@ -16,6 +16,7 @@
 #   BENCH_D0_EVENTS      events for D0, the slow PL/Python trigger    300
 #   BENCH_LATENCY_MS     simulator latency per request (ms)             2
 #   BENCH_REPEAT         runs of A and B (the median is reported)       5
+#   BENCH_COLD_REPEAT    runs of C, D1, E and F (the median is reported) 3
 #   BENCH_E_BATCH_ROWS   batch_rows of anomali_enrich_table           1000
 #   BENCH_STEP_TIMEOUT   seconds allowed for one measurement          240
 #   BENCH_MEMORY_EVENTS  enrichments in memory mode              1000000
@@ -37,13 +38,14 @@ BENCH_EVENTS=${BENCH_EVENTS:-5000}
 BENCH_D0_EVENTS=${BENCH_D0_EVENTS:-300}
 BENCH_LATENCY_MS=${BENCH_LATENCY_MS:-2}
 BENCH_REPEAT=${BENCH_REPEAT:-5}
+BENCH_COLD_REPEAT=${BENCH_COLD_REPEAT:-3}
 BENCH_E_BATCH_ROWS=${BENCH_E_BATCH_ROWS:-1000}
 BENCH_STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-240}
 BENCH_MEMORY_EVENTS=${BENCH_MEMORY_EVENTS:-1000000}
 BENCH_MEMORY_TIMEOUT=${BENCH_MEMORY_TIMEOUT:-420}
 IOC_FIELDS="id.resp_h, query, answers.[*], server_name, cert_chain_fps.[*]"
 
-for v in BENCH_EVENTS BENCH_D0_EVENTS BENCH_LATENCY_MS BENCH_REPEAT BENCH_E_BATCH_ROWS \
+for v in BENCH_EVENTS BENCH_D0_EVENTS BENCH_LATENCY_MS BENCH_REPEAT BENCH_COLD_REPEAT BENCH_E_BATCH_ROWS \
 	BENCH_STEP_TIMEOUT BENCH_MEMORY_EVENTS BENCH_MEMORY_TIMEOUT; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number" >&2; exit 2; }
 done
@@ -52,6 +54,8 @@ done
 	{ echo "BENCH_D0_EVENTS must be between 1 and BENCH_EVENTS" >&2; exit 2; }
 [ "$BENCH_REPEAT" -ge 1 ] && [ "$BENCH_REPEAT" -le 20 ] ||
 	{ echo "BENCH_REPEAT must be between 1 and 20" >&2; exit 2; }
+[ "$BENCH_COLD_REPEAT" -ge 1 ] && [ "$BENCH_COLD_REPEAT" -le 10 ] ||
+	{ echo "BENCH_COLD_REPEAT must be between 1 and 10" >&2; exit 2; }
 [ "$BENCH_MEMORY_EVENTS" -ge 10000 ] ||
 	{ echo "BENCH_MEMORY_EVENTS must be at least 10000" >&2; exit 2; }
 
@@ -194,11 +198,14 @@ for i in $(seq 1 "$BENCH_REPEAT"); do
 	measure "B_copy#$i" b_copy.sql "anomali_ts trigger, warm cache, COPY (run $i of $BENCH_REPEAT)"
 	measure "B_lean#$i" b_lean.sql "anomali_ts trigger, warm cache, results only (run $i of $BENCH_REPEAT)"
 done
-measure C c_cold.sql "anomali_ts trigger, cold cache, ${BENCH_LATENCY_MS} ms per request"
 measure D0 d0_python.sql "PL/Python trigger, one request per observable, first $BENCH_D0_EVENTS events"
-measure D1 d1_python_cache.sql "PL/Python trigger with a dict cache in GD"
-measure E e_bulk.sql "CALL anomali_enrich_table(batch_rows => $BENCH_E_BATCH_ROWS), cold cache"
-measure F f_async.sql "asynchronous step: inserts, then the background worker, cold cache"
+# The cold-cache measurements, alternating, each run from a cold start
+for i in $(seq 1 "$BENCH_COLD_REPEAT"); do
+	measure "C#$i" c_cold.sql "anomali_ts trigger, cold cache, ${BENCH_LATENCY_MS} ms per request (run $i of $BENCH_COLD_REPEAT)"
+	measure "D1#$i" d1_python_cache.sql "PL/Python trigger with a dict cache in GD (run $i of $BENCH_COLD_REPEAT)"
+	measure "E#$i" e_bulk.sql "CALL anomali_enrich_table(batch_rows => $BENCH_E_BATCH_ROWS), cold cache (run $i of $BENCH_COLD_REPEAT)"
+	measure "F#$i" f_async.sql "asynchronous step: inserts, then the background worker, cold cache (run $i of $BENCH_COLD_REPEAT)"
+done
 for i in $(seq 1 "$BENCH_REPEAT"); do
 	measure "F_rows#$i" f_rows.sql "asynchronous step, one row per INSERT (run $i of $BENCH_REPEAT)"
 done
@@ -206,6 +213,7 @@ done
 sim_get "$SIM_ADMIN/log?tag=E" >"$WORK/E.log.json"
 bench_psql 120 -f "$BENCH/checks.sql" >"$WORK/checks.out" 2>&1 || cat "$WORK/checks.out" >&2
 
-python3 "$BENCH/report.py" table "$WORK/runs.txt" "$WORK/out/E.out" "$WORK/out/E.err" "$WORK/E.log.json" \
+python3 "$BENCH/report.py" table "$WORK/runs.txt" "$WORK/out/E#$BENCH_COLD_REPEAT.out" \
+	"$WORK/out/E#$BENCH_COLD_REPEAT.err" "$WORK/E.log.json" \
 	"$WORK/checks.out" "$BENCH_LATENCY_MS" "$BENCH_E_BATCH_ROWS" "$(cat "$WORK/make_events.txt")"
 say "done in $(($(date +%s) - STARTED))s"
