@@ -20,7 +20,9 @@
 
 #include "common/hashfn.h"
 #include "mb/pg_wchar.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "created_fields.h"
 #include "enrich.h"
@@ -40,6 +42,7 @@ typedef struct BatchObservable
 	bool		non_public;
 	bool		wanted;			/* some event needs it looked up */
 	int			stamp;			/* last (event, path) it was noted for */
+	int			counted;		/* last written event that counted it */
 	int			item;			/* index into items, or -1 */
 	ObservableVerdict verdict;
 } BatchObservable;
@@ -69,6 +72,8 @@ struct EnrichBatch
 	int			nslots;
 
 	int			stamps;			/* (event, path) pairs walked so far */
+	int			writes;			/* events written so far */
+	MemoryContext scratch;		/* what writing one event needs only briefly */
 
 	int			nlookahead;		/* observables added for later batches */
 	int			uncached;		/* wanted, not cached; -1 until counted */
@@ -513,7 +518,20 @@ write_event(EnrichBatch *b, int i, bool pending, const QueueState *queue)
 	const EnrichConfig *cfg = b->config;
 	BatchEvent *ev = &b->events[i];
 	StepOutcome so;
-	int		   *counted = palloc0(sizeof(int) * Max(b->nobservables, 1));
+	int			write = ++b->writes;
+	MemoryContext caller = CurrentMemoryContext;
+	Jsonb	   *written;
+
+	/*
+	 * Everything but the event itself is garbage once it is written: build
+	 * it in a context reset per event, so a batch of many rows does not
+	 * keep (and fault in) megabytes of outcomes and JsonbValue trees.
+	 */
+	if (b->scratch == NULL)
+		b->scratch = AllocSetContextCreate(GetMemoryChunkContext(b),
+										   "anomali_ts event",
+										   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(b->scratch);
 
 	memset(&so, 0, sizeof(so));
 	so.config = cfg;
@@ -543,9 +561,13 @@ write_event(EnrichBatch *b, int i, bool pending, const QueueState *queue)
 			ObservableOutcome *out = &po->observables[k];
 
 			/* Counts are per unique observable of the event */
-			outcome_of(b, ev, obs, out, counted[obs] ? NULL : &so);
-			if (counted[obs]++)
+			if (b->observables[obs].counted == write)
+			{
+				outcome_of(b, ev, obs, out, NULL);
 				continue;
+			}
+			b->observables[obs].counted = write;
+			outcome_of(b, ev, obs, out, &so);
 			so.observables++;
 			switch (out->result)
 			{
@@ -567,8 +589,11 @@ write_event(EnrichBatch *b, int i, bool pending, const QueueState *queue)
 		}
 	}
 
-	pfree(counted);
-	return created_fields_write(ev->event, &so);
+	written = created_fields_write(ev->event, &so);
+	MemoryContextSwitchTo(caller);
+	written = (Jsonb *) datumCopy(PointerGetDatum(written), false, -1);
+	MemoryContextReset(b->scratch);
+	return written;
 }
 
 /* The i-th added event with the step's created fields */
