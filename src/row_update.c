@@ -1,13 +1,15 @@
 /*
  * row_update.c
- *		Writing enriched events back into stored rows, a batch at a time.
+ *		Reading and writing stored rows a batch at a time.
  *
  * One UPDATE joins the table to the arrays of ctids and new events
  * (unnest), so the batch costs one statement rather than one per row.
- * Sequential scans are disabled for it, so that the executor finds each
- * row by a TID scan: on a small or never analysed table the planner may
- * prefer to hash the whole table, and a batch must cost what it holds, not
- * what the table holds.
+ * Batch statements run with sequential scans disabled: the planner may
+ * prefer to read the whole table, because it is small or never analysed
+ * (the UPDATE would hash it rather than find each row by a TID scan), or
+ * because it cannot tell how few rows a partial index holds (a worker's
+ * queue read), and a batch must cost what it holds, not what the table
+ * holds.
  */
 #include "postgres.h"
 
@@ -29,7 +31,6 @@ row_update_batch(const char *rel, const char *column, Datum *ctids,
 	const char *col = quote_identifier(column);
 	char	   *sql;
 	int			nargs = xmins != NULL ? 3 : 2;
-	int			nestlevel;
 
 	if (n == 0)
 		return;
@@ -52,10 +53,20 @@ row_update_batch(const char *rel, const char *column, Datum *ctids,
 					   "FROM unnest($1, $2) AS v(row_ctid, ev) WHERE t.ctid = v.row_ctid",
 					   rel, col);
 
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update %s", rel);
+	row_batch_execute(sql, nargs, types, values, false, SPI_OK_UPDATE, rel);
+}
+
+/* Run a statement over a batch of rows with sequential scans disabled */
+void
+row_batch_execute(const char *sql, int nargs, Oid *types, Datum *values,
+				  bool read_only, int expected, const char *rel)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL,
+							  read_only, 0) != expected)
+		elog(ERROR, "could not run a batch statement on %s", rel);
 	AtEOXact_GUC(true, nestlevel);
 }

@@ -65,7 +65,6 @@
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -122,8 +121,6 @@ static void keep_freed_memory(void);
 static int	process_queue(long *next_ms, bool *has_extension);
 static int	process_attachment(Oid relid, const char *column, const char *step_name,
 							   long *next_ms);
-static void read_queue(const char *sql, int nargs, Oid *types, Datum *values,
-					   bool read_only, const char *rel);
 static int	process_rows(Oid relid, const char *column, const char *step_name,
 						 long *next_ms);
 
@@ -132,7 +129,7 @@ static int	process_rows(Oid relid, const char *column, const char *step_name,
  * allocates and frees megabytes (its rows, their new events, the UPDATE's
  * arrays); glibc hands freed memory at the top of the heap, and blocks it
  * mapped on their own, back to the kernel at once, so every batch faulted
- * all its pages in again, which took a third of a worker's time.  The
+ * all its pages in again, which took over a third of a worker's time.  The
  * worker is a process of its own, so this changes no session's behaviour;
  * what it keeps is bounded by KEPT_FREE_BYTES.
  */
@@ -694,26 +691,6 @@ process_attachment(Oid relid, const char *column, const char *step_name,
 	return a.finished;
 }
 
-/*
- * Run a query over a table's queued rows with sequential scans disabled.
- * The planner cannot tell how few rows the partial queue index holds: it
- * guesses that most of the table is queued, and would read the whole
- * table for every batch.  A queue read must cost what is queued, not what
- * the table holds.
- */
-static void
-read_queue(const char *sql, int nargs, Oid *types, Datum *values,
-		   bool read_only, const char *rel)
-{
-	int			nestlevel = NewGUCNestLevel();
-
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the queue of %s", rel);
-	AtEOXact_GUC(true, nestlevel);
-}
-
 /* Finish up to worker_batch_size queued rows of one table and step */
 static int
 process_rows(Oid relid, const char *column, const char *step_name,
@@ -723,6 +700,7 @@ process_rows(Oid relid, const char *column, const char *step_name,
 	char	   *rel;
 	char	   *col = (char *) quote_identifier(column);
 	char	   *mark;
+	char	   *sql;
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	SPITupleTable *rows;
@@ -744,13 +722,13 @@ process_rows(Oid relid, const char *column, const char *step_name,
 	values[0] = CStringGetTextDatum(step_name);
 	values[1] = Int32GetDatum(anomali_worker_batch_rows);
 	pgstat_report_activity(STATE_RUNNING, "anomali_ts: enriching queued rows");
-	read_queue(psprintf("SELECT ctid, %s FROM ONLY %s "
-						"WHERE %s IS NOT NULL AND %s = $1 "
-						"AND coalesce(%s #>> '{arcanna,ioc,global,retry_at}' <= "
-						"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), true) "
-						"LIMIT $2 FOR UPDATE SKIP LOCKED",
-						col, rel, mark, mark, col),
-			   2, types, values, false, rel);
+	sql = psprintf("SELECT ctid, %s FROM ONLY %s "
+				   "WHERE %s IS NOT NULL AND %s = $1 "
+				   "AND coalesce(%s #>> '{arcanna,ioc,global,retry_at}' <= "
+				   "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), true) "
+				   "LIMIT $2 FOR UPDATE SKIP LOCKED",
+				   col, rel, mark, mark, col);
+	row_batch_execute(sql, 2, types, values, false, SPI_OK_SELECT, rel);
 	rows = SPI_tuptable;
 	nrows = SPI_processed;
 
@@ -764,12 +742,12 @@ process_rows(Oid relid, const char *column, const char *step_name,
 		 * form this module writes are read, so a malformed row cannot stop
 		 * the table's queue (it just never comes due).
 		 */
-		read_queue(psprintf("SELECT extract(epoch FROM min(r::timestamptz) - now()) * 1000 "
-							"FROM (SELECT %s #>> '{arcanna,ioc,global,retry_at}' AS r "
-							"FROM ONLY %s WHERE %s IS NOT NULL AND %s = $1) q "
-							"WHERE r ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$'",
-							col, rel, mark, mark),
-				   1, types, values, true, rel);
+		sql = psprintf("SELECT extract(epoch FROM min(r::timestamptz) - now()) * 1000 "
+					   "FROM (SELECT %s #>> '{arcanna,ioc,global,retry_at}' AS r "
+					   "FROM ONLY %s WHERE %s IS NOT NULL AND %s = $1) q "
+					   "WHERE r ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$'",
+					   col, rel, mark, mark);
+		row_batch_execute(sql, 1, types, values, true, SPI_OK_SELECT, rel);
 		wait = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
 		{
