@@ -13,10 +13,11 @@
  * Only the arcanna member is built; the event's other members are copied
  * as they are stored (jsonb_member.c), and within arcanna only ioc is
  * rebuilt.  Paths of earlier steps that this step does not configure are
- * kept as they are.  For a path both configure, this step's observables replace the
- * earlier ones, except that an observable an earlier step found malicious
- * keeps that verdict; the path's and the event's results are then derived
- * again from what is written, so an earlier malicious verdict survives.
+ * kept as they are.  For a path both configure, this step's observables
+ * replace the earlier ones, except that an observable an earlier step
+ * found malicious keeps that verdict; the path's and the event's results
+ * are then derived again from what is written, so an earlier malicious
+ * verdict survives.
  */
 #include "postgres.h"
 
