@@ -11,6 +11,7 @@ SELECT format('CHECK|%s|%s|%s', t, coalesce(r, '(none)'), count(*))
   FROM (SELECT 'B' t, ev #>> '{arcanna,ioc,global,result}' r FROM bench.ev_b
 		UNION ALL SELECT 'B_copy', ev #>> '{arcanna,ioc,global,result}' FROM bench.ev_b_copy
 		UNION ALL SELECT 'B_lean', ev #>> '{arcanna,ioc,global,result}' FROM bench.ev_b_lean
+		UNION ALL SELECT 'B_lz4', ev #>> '{arcanna,ioc,global,result}' FROM bench.ev_b_lz4
 		UNION ALL SELECT 'C', ev #>> '{arcanna,ioc,global,result}' FROM bench.ev_c
 		UNION ALL SELECT 'E', ev #>> '{arcanna,ioc,global,result}' FROM bench.ev_e
 		UNION ALL SELECT 'D0', ev #>> '{py_ioc,result}' FROM bench.ev_d0
@@ -43,6 +44,7 @@ SELECT format('SIZE|%s|%s|%s|%s', t, round(avg(pg_column_size(ev || '{}'::jsonb)
   FROM (SELECT 'A' t, ev FROM bench.ev_a_insert
 		UNION ALL SELECT 'B', ev FROM bench.ev_b
 		UNION ALL SELECT 'B_lean', ev FROM bench.ev_b_lean
+		UNION ALL SELECT 'B_lz4', ev FROM bench.ev_b_lz4
 		UNION ALL SELECT 'E', ev FROM bench.ev_e) x
  GROUP BY t ORDER BY t;
 

@@ -23,6 +23,7 @@ ROWS = [
     ("B_insert", "B   anomali_ts trigger, warm cache, INSERT ... SELECT"),
     ("B_copy", "B   anomali_ts trigger, warm cache, COPY"),
     ("B_lean", "    (B, exposed_fields result + is_malicious only)"),
+    ("B_lz4", "    (B, the column compressed with lz4)"),
     ("C", "C   anomali_ts trigger, cold cache"),
     ("D0", "D0  PL/Python trigger, no cache"),
     ("D1", "D1  PL/Python trigger, dict cache in GD"),
@@ -127,6 +128,7 @@ def table(argv):
             ("B/A", "B_insert", "A_insert", "trigger with warm cache vs plain INSERT ... SELECT"),
             ("B/A (COPY)", "B_copy", "A_copy", "trigger with warm cache vs plain COPY"),
             ("Blean/A", "B_lean", "A_insert", "B writing results only vs plain INSERT ... SELECT"),
+            ("Blz4/A", "B_lz4", "A_insert", "B into an lz4-compressed column vs plain INSERT ... SELECT"),
             ("A*B/A", "A_enriched", "A_insert", "B's ceiling: storing B's rows, no trigger, vs plain"),
             ("A*F/A", "A_pending", "A_insert", "F's ceiling: storing F's rows + queue index, no trigger"),
             ("C/D1", "C", "D1", "extension, cold cache vs PL/Python with dict cache"),
@@ -262,7 +264,7 @@ def table(argv):
     except OSError:
         pass
     print("Results written on the events (global result: events)")
-    for t in ("B", "B_copy", "B_lean", "C", "D0", "D1", "E"):
+    for t in ("B", "B_copy", "B_lean", "B_lz4", "C", "D0", "D1", "E"):
         print("  %-7s %s" % (t, ", ".join(checks.get(t, ["(nothing)"]))))
     for pair, both, first, second in agree:
         a, b = pair.split("/")
@@ -295,11 +297,14 @@ def table(argv):
 def memory(argv):
     out_path, events = argv
     points = []
+    worker = []
     extra = {}
     with open(out_path, encoding="utf-8") as f:
         for line in f:
             parts = line.strip().split("|")
-            if parts[0] == "MEM" and len(parts) >= 6:
+            if parts[0] == "MEMW" and len(parts) >= 6:
+                worker.append(tuple(int(x) for x in parts[1:6]))
+            elif parts[0] == "MEM" and len(parts) >= 6:
                 points.append((parts[1], int(parts[2]), int(parts[3]), int(parts[4]),
                                float(parts[5])))
             elif parts[0] in ("MEMTIME", "MEMCACHE"):
@@ -332,6 +337,28 @@ def memory(argv):
     print("%s  backend memory flat (VmRSS growth under 10 MB over %s enrichments)%s"
           % (verdict(complete and growth < 10 * 1024), events,
              "" if complete else " -- run incomplete: %d done" % after[1]))
+
+    # The background worker: one process over every round
+    print()
+    print("anomali_ts memory: one background worker finishing queued events")
+    print()
+    if not worker:
+        print("no measurements (see the messages above)")
+        print("MISS  worker memory flat")
+        return
+    print("%-10s %12s %12s %12s" % ("round", "events", "VmRSS kB", "RssAnon kB"))
+    for rnd, done, _pid, rss, anon in worker:
+        if rnd == 1 or rnd % 5 == 0 or rnd == worker[-1][0]:
+            print("%-10d %12d %12d %12d" % (rnd, done, rss, anon))
+    first, last = worker[0], worker[-1]
+    pids = set(w[2] for w in worker)
+    anon_growth = last[4] - first[4]
+    print()
+    print("RssAnon after round 1 %d kB, after round %d %d kB: growth %d kB (%.2f MB); "
+          "%d worker process(es)"
+          % (first[4], last[0], last[4], anon_growth, anon_growth / 1024.0, len(pids)))
+    print("%s  worker memory flat (RssAnon growth under 10 MB from round 1 to round %d, "
+          "one process)" % (verdict(anon_growth < 10 * 1024 and len(pids) == 1), last[0]))
 
 
 def main():

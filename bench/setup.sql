@@ -66,6 +66,10 @@ SELECT anomali_ts.anomali_attach_step('bench.ev_b', 'ev', 'bench_B');
 -- per table)
 SELECT anomali_ts.anomali_attach_step('bench.ev_b_copy', 'ev', 'bench_B');
 SELECT anomali_ts.anomali_attach_step('bench.ev_b_lean', 'ev', 'bench_B_lean');
+-- B (lz4), for information: B's step, the column compressed with lz4
+CREATE TABLE bench.ev_b_lz4 (LIKE bench.ev_a_insert INCLUDING ALL);
+ALTER TABLE bench.ev_b_lz4 ALTER COLUMN ev SET COMPRESSION lz4;
+SELECT anomali_ts.anomali_attach_step('bench.ev_b_lz4', 'ev', 'bench_B');
 SELECT anomali_ts.anomali_attach_step('bench.ev_c', 'ev', 'bench_C');
 SELECT anomali_ts.anomali_attach_step('bench.ev_f', 'ev', 'bench_F');
 SELECT anomali_ts.anomali_attach_step('bench.ev_f_rows', 'ev', 'bench_F');

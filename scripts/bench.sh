@@ -21,6 +21,8 @@
 #   BENCH_STEP_TIMEOUT   seconds allowed for one measurement          240
 #   BENCH_MEMORY_EVENTS  enrichments in memory mode              1000000
 #   BENCH_MEMORY_TIMEOUT seconds allowed for the memory run           420
+#   BENCH_WORKER_ROUNDS  memory mode: rounds of BENCH_EVENTS events    40
+#                        finished by one background worker
 #   KEEP_WORK=1          keep the scratch directory (logs, raw results)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -43,10 +45,11 @@ BENCH_E_BATCH_ROWS=${BENCH_E_BATCH_ROWS:-1000}
 BENCH_STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-240}
 BENCH_MEMORY_EVENTS=${BENCH_MEMORY_EVENTS:-1000000}
 BENCH_MEMORY_TIMEOUT=${BENCH_MEMORY_TIMEOUT:-420}
+BENCH_WORKER_ROUNDS=${BENCH_WORKER_ROUNDS:-40}
 IOC_FIELDS="id.resp_h, query, answers.[*], server_name, cert_chain_fps.[*]"
 
 for v in BENCH_EVENTS BENCH_D0_EVENTS BENCH_LATENCY_MS BENCH_REPEAT BENCH_COLD_REPEAT BENCH_E_BATCH_ROWS \
-	BENCH_STEP_TIMEOUT BENCH_MEMORY_EVENTS BENCH_MEMORY_TIMEOUT; do
+	BENCH_STEP_TIMEOUT BENCH_MEMORY_EVENTS BENCH_MEMORY_TIMEOUT BENCH_WORKER_ROUNDS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a whole number" >&2; exit 2; }
 done
 [ "$BENCH_EVENTS" -ge 1000 ] || { echo "BENCH_EVENTS must be at least 1000" >&2; exit 2; }
@@ -100,7 +103,7 @@ bench_psql() {
 		-v benchdir="$BENCH" -v copy_file="$WORK/events_plain.copy" \
 		-v latency_ms="$BENCH_LATENCY_MS" -v ioc_fields="$IOC_FIELDS" \
 		-v d0_events="$BENCH_D0_EVENTS" -v e_batch_rows="$BENCH_E_BATCH_ROWS" \
-		-v mem_events="$BENCH_MEMORY_EVENTS" "$@"
+		-v mem_events="$BENCH_MEMORY_EVENTS" -v worker_rounds="$BENCH_WORKER_ROUNDS" "$@"
 }
 
 # One measurement: a new psql session running bench/FILE, with the
@@ -182,6 +185,14 @@ if [ "$MODE" = memory ]; then
 		cat "$WORK/memory.err" >&2
 		tail -n 30 "$WORK/server.log" >&2
 	fi
+	say "memory: one background worker, $BENCH_WORKER_ROUNDS rounds of $BENCH_EVENTS queued events"
+	if ! bench_psql "$BENCH_MEMORY_TIMEOUT" -f "$BENCH/memory_worker.sql" \
+		>>"$WORK/memory.out" 2>"$WORK/memory_worker.err" || [ -s "$WORK/memory_worker.err" ]; then
+		echo "worker memory run failed; messages:" >&2
+		cat "$WORK/memory_worker.err" >&2
+		tail -n 30 "$WORK/server.log" >&2
+		status=1
+	fi
 	python3 "$BENCH/report.py" memory "$WORK/memory.out" "$BENCH_MEMORY_EVENTS"
 	say "done in $(($(date +%s) - STARTED))s"
 	exit "$status"
@@ -202,6 +213,7 @@ for i in $(seq 1 "$BENCH_REPEAT"); do
 	measure "B_insert#$i" b_insert.sql "anomali_ts trigger, warm cache, INSERT ... SELECT (run $i of $BENCH_REPEAT)"
 	measure "B_copy#$i" b_copy.sql "anomali_ts trigger, warm cache, COPY (run $i of $BENCH_REPEAT)"
 	measure "B_lean#$i" b_lean.sql "anomali_ts trigger, warm cache, results only (run $i of $BENCH_REPEAT)"
+	measure "B_lz4#$i" b_lz4.sql "anomali_ts trigger, warm cache, lz4 column (run $i of $BENCH_REPEAT)"
 done
 measure D0 d0_python.sql "PL/Python trigger, one request per observable, first $BENCH_D0_EVENTS events"
 # The cold-cache measurements, alternating, each run from a cold start
