@@ -15,7 +15,7 @@ files.  The rules are written down in demo/intel/README.md.
 
 Python 3 standard library only.
 
-    python3 demo/build_intel.py [--shared DIR] [--events DIR] [--out DIR]
+    python3 demo/build_intel.py [--sources DIR] [--events DIR] [--out DIR]
 """
 
 import argparse
@@ -433,10 +433,9 @@ def verdict(indicators, threshold=THRESHOLD):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", default=os.path.join(root, "..", "shared", "data"),
-                    help="shared data directory (default: ../shared/data from the repo root)")
+    ap.add_argument("--sources", default=os.path.join(here, "intel", "sources"),
+                    help="directory with the input IOC lists (default: demo/intel/sources)")
     ap.add_argument("--events", default=os.path.join(here, "events"),
                     help="directory with zeek-dns.ndjson.gz and zeek-ssl.ndjson.gz")
     ap.add_argument("--out", default=os.path.join(here, "intel"),
@@ -444,7 +443,7 @@ def main():
     args = ap.parse_args()
 
     b = Builder()
-    build_lists(b, os.path.join(args.shared, "intel"))
+    build_lists(b, args.sources)
     build_traffic(b)
 
     by_value = collections.defaultdict(list)
