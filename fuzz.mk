@@ -1,11 +1,11 @@
 # fuzz.mk
-#	libFuzzer targets for the two modules that are plain C: the observable
-#	classifier (src/observable.c) and the ThreatStream response parser
-#	(src/ts_response.c).  Run from the top of the tree, on its own or
-#	included from the Makefile:
+#	libFuzzer targets for the three modules that are plain C: the
+#	observable classifier (src/observable.c), the ThreatStream response
+#	parser (src/ts_response.c) and the field-path walker (src/path_walk.c).
+#	Run from the top of the tree, on its own or included from the Makefile:
 #
-#   make -f fuzz.mk fuzz-build     build fuzz/build/fuzz_observable and
-#                                  fuzz/build/fuzz_response
+#   make -f fuzz.mk fuzz-build     build fuzz/build/fuzz_observable,
+#                                  fuzz_response and fuzz_field_path
 #   make -f fuzz.mk fuzz           fuzz each target for FUZZ_SECONDS (60);
 #                                  fails when a target crashes
 #   make -f fuzz.mk fuzz-regress   run every input saved under

@@ -7,7 +7,8 @@
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SHARED=${SHARED:-$(cd "$REPO/.." && pwd)/shared}
+# psql, createdb, pg_dump and pg_config of that installation come first
+export PATH="$PG_BIN:$PATH"
 
 # Print a progress line
 say() { printf '== %s\n' "$*" >&2; }
@@ -81,8 +82,6 @@ start_cluster() {
 		echo "fsync = off"
 		cat
 	} | as_pg tee -a "$WORK/pgdata/postgresql.conf" >/dev/null
-	# The server's environment must not carry an API key: debug logging
-	# prints the postmaster's environment
 	local postgres=()
 	if [ -n "${ANOMALI_VALGRIND:-}" ]; then
 		# Every backend runs under Memcheck; logs in $WORK/valgrind.<pid>.log

@@ -5,8 +5,10 @@
 #
 # Installs what is missing (apt-get), builds with -Werror, starts a
 # throwaway PostgreSQL 15 cluster and the ThreatStream simulator on
-# 127.0.0.1, runs the simulator's own tests and the pg_regress suite, and
-# stops everything.  Nothing leaves the machine.
+# 127.0.0.1, replays the fuzz targets' saved inputs, runs the simulator's
+# own tests, the pg_regress suite and the asynchronous steps' checks
+# (test/async_test.sh), searches every log for the clear API key, and stops
+# everything.  Nothing leaves the machine.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -15,8 +17,8 @@ build_install
 make_workdir
 trap cleanup EXIT
 
-say "fuzz regression inputs (classifier and response parser)"
-make -C "$REPO" -s fuzz-regress >"$WORK/fuzz-regress.log" 2>&1 ||
+say "fuzz regression inputs (classifier, response parser, path walker)"
+make -C "$REPO" -s fuzz-regress PG_CONFIG="$PG_BIN/pg_config" >"$WORK/fuzz-regress.log" 2>&1 ||
 	{ cat "$WORK/fuzz-regress.log" >&2; exit 1; }
 
 say "simulator self-test"

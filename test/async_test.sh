@@ -73,7 +73,7 @@ SQL
 QUEUED="(SELECT count(*) FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL)"
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-psql -X -q -d postgres <<SQL
+psql -X -q -d postgres >/dev/null <<SQL
 ALTER SYSTEM SET anomali_ts.worker_retry_delay = '300ms';
 ALTER SYSTEM SET anomali_ts.worker_max_attempts = 3;
 ALTER SYSTEM SET anomali_ts.worker_batch_size = 50;
