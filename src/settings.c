@@ -32,7 +32,7 @@ int			anomali_cache_ttl_s = 3600;
 int			anomali_cache_entries = 65536;
 char	   *anomali_master_key_file = NULL;
 int			anomali_worker_batch_rows = 1000;
-int			anomali_worker_idle_timeout_ms = 60000;
+int			anomali_worker_idle_timeout_ms = 10000;
 int			anomali_worker_max_attempts = 5;
 int			anomali_worker_retry_delay_ms = 10000;
 
@@ -156,7 +156,7 @@ settings_init(void)
 							"How long a background worker waits for new rows before it exits.",
 							"It is started again by the next commit of queued rows.",
 							&anomali_worker_idle_timeout_ms,
-							60000, 100, 3600000, PGC_SIGHUP, GUC_UNIT_MS,
+							10000, 100, 3600000, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("anomali_ts.worker_max_attempts",

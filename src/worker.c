@@ -14,20 +14,25 @@
  *
  * One worker per database.  A launcher, registered when the library is
  * preloaded, starts one for every database at server start (rows queued
- * before a restart are finished); the commit of queued rows sets the
- * latch of the database's worker, or starts one.  A worker takes, for
- * each table and step, up to anomali_ts.worker_batch_size queued rows
- * (FOR UPDATE SKIP LOCKED), looks up the unique observables of the whole
- * batch together (the cache first, then chunked q= requests several at
- * once), and writes the verdicts, all in one transaction: killed midway,
- * it leaves its rows queued, to be finished exactly once later.  Rows
- * whose lookups failed stay queued with a retry time, doubling from
- * anomali_ts.worker_retry_delay, until anomali_ts.worker_max_attempts,
- * then keep their errors.  A worker with no queued rows left for
- * anomali_ts.worker_idle_timeout exits, and at once when the extension is
- * gone from its database; the next commit of queued rows starts one again.
- * DROP DATABASE waits only five seconds for sessions to leave, so its
- * object access hook tells the database's worker to go.
+ * before a restart are finished), then stays to start again any worker
+ * whose start failed for want of a background worker slot; the commit of
+ * queued rows sets the latch of the database's worker, or starts one.
+ *
+ * A worker takes, for each table and step, up to
+ * anomali_ts.worker_batch_size queued rows (FOR UPDATE SKIP LOCKED), looks
+ * up the unique observables of the whole batch together (the cache first,
+ * then chunked q= requests several at once), and writes the verdicts, all
+ * in one transaction: killed midway, it leaves its rows queued, to be
+ * finished exactly once later.  Rows whose lookups failed stay queued with
+ * a retry time, doubling from anomali_ts.worker_retry_delay, until
+ * anomali_ts.worker_max_attempts, then keep their errors.
+ *
+ * A worker with no queued rows left for anomali_ts.worker_idle_timeout
+ * exits, and so does one whose database lost the extension (woken by the
+ * commit of DROP EXTENSION); the next commit of queued rows starts one
+ * again.  DROP DATABASE waits only five seconds for sessions to leave, so
+ * its object access hook tells the database's worker to go, and brings it
+ * back if the DROP fails.
  *
  * Shared memory holds, per database, the worker's pid and PGPROC number
  * (never a pointer), guarded by one LWLock.  A worker's memory is reset on
@@ -49,6 +54,7 @@
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -83,6 +89,7 @@
 #define START_GRACE_MS 10000	/* a worker asked for but not yet running */
 #define BATCH_MAX_BYTES ((Size) 64 * 1024 * 1024)	/* events read per batch */
 #define KEPT_FREE_BYTES (64 * 1024 * 1024)	/* freed memory kept for the next batch */
+#define LAUNCHER_TICK_MS 1000	/* how often the launcher retries failed starts */
 
 typedef struct WorkerSlot
 {
@@ -93,6 +100,7 @@ typedef struct WorkerSlot
 	int64		rows_finished;
 	TimestampTz last_batch_at;
 	bool		dropped;		/* the database was dropped: do not come back */
+	bool		wanted;			/* a start failed: the launcher tries again */
 } WorkerSlot;
 
 typedef struct WorkerShared
@@ -103,6 +111,8 @@ typedef struct WorkerShared
 
 static WorkerShared *wshared = NULL;
 static bool queued_in_xact = false;
+static Oid	dropping_database = InvalidOid;	/* DROP DATABASE in this xact */
+static bool dropping_extension = false; /* DROP EXTENSION in this xact */
 static bool callback_registered = false;
 static bool am_worker = false;
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -114,6 +124,8 @@ PG_FUNCTION_INFO_V1(anomali_worker_status);
 
 static void at_xact_end(XactEvent event, void *arg);
 static void wake_or_start(Oid dbid);
+static void wake_only(Oid dbid);
+static void register_callback(void);
 static WorkerSlot *find_slot(Oid dbid);
 static WorkerSlot *new_slot(void);
 static void release_slot(int code, Datum arg);
@@ -171,7 +183,8 @@ worker_shmem_startup(void)
  * (DROP DATABASE waits only five seconds for sessions to go), and once
  * ended, by that or by DROP DATABASE ... WITH (FORCE), must not be
  * restarted into a database that no longer exists.  A DROP that fails
- * later costs only the worker: the next commit of queued rows starts one.
+ * later starts the worker again when its transaction aborts.  When the
+ * extension is dropped, the worker is woken at commit, and leaves.
  */
 static void
 note_dropped_database(ObjectAccessType access, Oid classId, Oid objectId,
@@ -180,7 +193,10 @@ note_dropped_database(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
-	if (access == OAT_DROP && classId == DatabaseRelationId && wshared != NULL)
+	if (access != OAT_DROP || wshared == NULL)
+		return;
+
+	if (classId == DatabaseRelationId)
 	{
 		WorkerSlot *slot;
 
@@ -194,6 +210,15 @@ note_dropped_database(ObjectAccessType access, Oid classId, Oid objectId,
 				SetLatch(&GetPGProcByNumber(slot->pgprocno)->procLatch);
 		}
 		LWLockRelease(wshared->lock);
+		dropping_database = objectId;
+		register_callback();
+	}
+	else if (classId == ExtensionRelationId &&
+			 objectId == get_extension_oid("anomali_ts", true))
+	{
+		/* Once it commits, the worker has nothing left to do here */
+		dropping_extension = true;
+		register_callback();
 	}
 }
 
@@ -231,31 +256,75 @@ worker_is_self(void)
 	return am_worker;
 }
 
-/* A row of this transaction was queued: wake or start a worker at commit */
-void
-worker_note_queued(void)
+/* Register at_xact_end once per backend */
+static void
+register_callback(void)
 {
 	if (!callback_registered)
 	{
 		RegisterXactCallback(at_xact_end, NULL);
 		callback_registered = true;
 	}
+}
+
+/* A row of this transaction was queued: wake or start a worker at commit */
+void
+worker_note_queued(void)
+{
+	register_callback();
 	queued_in_xact = true;
 }
 
-/* Transaction callback: after a commit that queued rows, get them done */
+/*
+ * Transaction callback: after a commit that queued rows, get them done;
+ * after a commit that dropped the extension, let the worker go; after a
+ * DROP DATABASE that failed, bring the database's worker back.
+ */
 static void
 at_xact_end(XactEvent event, void *arg)
 {
-	if (!queued_in_xact)
+	bool		commit = event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_COMMIT;
+	bool		abort = event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_ABORT;
+
+	if (!commit && !abort)
 		return;
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-	{
-		queued_in_xact = false;
+
+	if (queued_in_xact && commit)
 		wake_or_start(MyDatabaseId);
+	if (dropping_extension && commit)
+		wake_only(MyDatabaseId);
+	if (OidIsValid(dropping_database) && abort)
+	{
+		WorkerSlot *slot;
+
+		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+		slot = find_slot(dropping_database);
+		if (slot != NULL)
+			slot->dropped = false;
+		LWLockRelease(wshared->lock);
+		wake_or_start(dropping_database);
 	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		queued_in_xact = false;
+
+	queued_in_xact = false;
+	dropping_extension = false;
+	dropping_database = InvalidOid;
+}
+
+/* Set the latch of the database's worker, if one runs */
+static void
+wake_only(Oid dbid)
+{
+	WorkerSlot *slot;
+
+	if (wshared == NULL)
+		return;
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+	slot = find_slot(dbid);
+	if (slot != NULL && slot->pid > 0)
+		SetLatch(&GetPGProcByNumber(slot->pgprocno)->procLatch);
+	LWLockRelease(wshared->lock);
 }
 
 /*
@@ -288,8 +357,9 @@ find_slot(Oid dbid)
 
 /*
  * Set the latch of the database's worker, or start one.  Runs in a commit
- * callback and in the launcher, so it never raises: a failure to start is
- * logged, and the rows stay queued for the next commit or server start.
+ * callback and in the launcher, so it never raises: a failure to start
+ * (every max_worker_processes slot taken) is logged and marks the database
+ * wanted, and the launcher tries again until a slot is free.
  */
 static void
 wake_or_start(Oid dbid)
@@ -331,6 +401,7 @@ wake_or_start(Oid dbid)
 	slot->pid = 0;
 	slot->starting_since = now;
 	slot->dropped = false;
+	slot->wanted = false;
 	LWLockRelease(wshared->lock);
 
 	memset(&w, 0, sizeof(w));
@@ -346,14 +417,21 @@ wake_or_start(Oid dbid)
 	{
 		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 		if (slot->dbid == dbid && slot->pid == 0)
+		{
 			slot->starting_since = 0;
+			slot->wanted = true;
+		}
 		LWLockRelease(wshared->lock);
-		elog(LOG, "anomali_ts: could not start a worker for database %u; raise max_worker_processes",
+		elog(LOG, "anomali_ts: could not start a worker for database %u, will try again; raise max_worker_processes",
 			 dbid);
 	}
 }
 
-/* The launcher: start a worker for every database that accepts connections */
+/*
+ * The launcher: start a worker for every database that accepts connections,
+ * then stay, starting again every worker whose start failed for want of a
+ * free background worker slot
+ */
 void
 anomali_launcher_main(Datum arg)
 {
@@ -363,6 +441,7 @@ anomali_launcher_main(Datum arg)
 	TableScanDesc scan;
 	HeapTuple	tup;
 
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
@@ -382,7 +461,27 @@ anomali_launcher_main(Datum arg)
 
 	foreach(lc, dbids)
 		wake_or_start(lfirst_oid(lc));
-	proc_exit(0);
+	list_free(dbids);
+
+	for (;;)
+	{
+		Oid			wanted[MAX_DB_WORKERS];
+		int			nwanted = 0;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 LAUNCHER_TICK_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		LWLockAcquire(wshared->lock, LW_SHARED);
+		for (int i = 0; i < MAX_DB_WORKERS; i++)
+			if (wshared->slots[i].wanted && wshared->slots[i].pid == 0 &&
+				!wshared->slots[i].dropped)
+				wanted[nwanted++] = wshared->slots[i].dbid;
+		LWLockRelease(wshared->lock);
+		for (int i = 0; i < nwanted; i++)
+			wake_or_start(wanted[i]);
+	}
 }
 
 /*

@@ -13,7 +13,8 @@ PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB")
 checks=0
 failures=0
 
-# Record one check
+# Record one check: check DESCRIPTION COMMAND... (one command: join several
+# conditions inside it, as in test "$((a == 0 && b == 1))" = 1)
 check() {
 	local what=$1
 	shift
@@ -33,10 +34,13 @@ q() { "${PSQL[@]}" -c "$1"; }
 is() { [ "$(q "$1")" = "$2" ]; }
 
 # Wait (at most $2 seconds) until the SQL returns t
-wait_for() {
-	local sql=$1 limit=${2:-30} i
+wait_for() { wait_for_in "$DB" "$@"; }
+
+# The same in another database: wait_for_in DB SQL [SECONDS]
+wait_for_in() {
+	local db=$1 sql=$2 limit=${3:-30} i
 	for i in $(seq 1 $((limit * 10))); do
-		[ "$(q "$sql")" = "t" ] && return 0
+		[ "$(psql -X -q -At -d "$db" -c "$sql" 2>/dev/null)" = "t" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -207,7 +211,7 @@ q "SELECT anomali_ts.anomali_attach_step('scan_events', 'ev', 'async')" >/dev/nu
 # (building the table's two indexes scanned it: count from here)
 scans_before=$(q "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'scan_events'")
 q "INSERT INTO scan_events (ev) SELECT jsonb_build_object('ip', '198.51.100.' || (1 + i % 20)) FROM generate_series(1, 2000) i"
-check "2,000 queued rows, 50 a batch, are finished" \
+check "2,000 queued rows, in batches of worker_batch_size (400), are finished" \
 	wait_for "SET enable_seqscan = off; SELECT NOT EXISTS (SELECT 1 FROM scan_events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL)" 60
 check "the worker's statistics show its 2,000 updates" \
 	wait_for "SELECT n_tup_upd >= 2000 FROM pg_stat_user_tables WHERE relname = 'scan_events'" 20
@@ -231,8 +235,20 @@ q "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '203.0.' || (i / 250)
 start=$(date +%s)
 q "DROP EXTENSION anomali_ts CASCADE" >/dev/null 2>&1
 check "DROP EXTENSION with the worker running completes within 30 s" [ $(($(date +%s) - start)) -le 30 ]
-check "and the worker leaves the database" wait_for "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = current_database()" 20
+# (the commit of DROP EXTENSION wakes it: well before its idle timeout)
+check "and the worker leaves the database within 5 s" wait_for "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = current_database()" 5
 sim_control '{}'
+
+# 7b. DROP EXTENSION with the worker idle: its commit wakes the worker,
+#     which leaves at once rather than after worker_idle_timeout (10 s).
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_ext" >/dev/null
+setup_database "${DB}_ext"
+psql -X -q -d "${DB}_ext" -c "INSERT INTO events (ev) VALUES ('{\"ip\": \"198.51.100.7\"}')" >/dev/null
+wait_for_in "${DB}_ext" "SELECT count(*) = 1 FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NULL" 20
+psql -X -q -d "${DB}_ext" -c "DROP EXTENSION anomali_ts CASCADE" >/dev/null 2>&1
+check "DROP EXTENSION wakes an idle worker, which leaves within 3 s" \
+	wait_for "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = '${DB}_ext'" 3
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_ext WITH (FORCE)" >/dev/null 2>&1
 
 # 8. DROP DATABASE: an idle worker leaves on its own, a busy one is ended by
 #    WITH (FORCE); neither hangs.
@@ -240,9 +256,9 @@ start=$(date +%s)
 psql -X -q -d postgres -c "DROP DATABASE $DB" >/dev/null 2>&1
 dropped=$?
 check "plain DROP DATABASE succeeds once the worker is idle, within 30 s" \
-	[ "$dropped" -eq 0 ] && [ $(($(date +%s) - start)) -le 30 ]
+	test "$((dropped == 0 && $(date +%s) - start <= 30))" = 1
 
-# 8b. An idle worker, which stays for worker_idle_timeout (a minute by
+# 8b. An idle worker, which stays for worker_idle_timeout (10 s by
 #     default), does not hold up a plain DROP DATABASE: the drop tells it
 #     to leave.
 psql -X -q -d postgres -c "CREATE DATABASE ${DB}_idle" >/dev/null
@@ -255,13 +271,36 @@ for i in $(seq 1 100); do
 done
 idle_workers=$(psql -X -q -At -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = '${DB}_idle'")
 check "a worker finished the rows and stays, idle ($idle_workers running)" \
-	[ "$idle_done" -eq 0 ] && [ "$idle_workers" -eq 1 ]
+	test "$((idle_done == 0 && idle_workers == 1))" = 1
 start=$(date +%s%N)
 psql -X -q -d postgres -c "DROP DATABASE ${DB}_idle" >/dev/null 2>&1
 dropped=$?
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 check "plain DROP DATABASE with that idle worker succeeds, in ${elapsed_ms} ms (under 5 s)" \
-	[ "$dropped" -eq 0 ] && [ "$elapsed_ms" -lt 5000 ]
+	test "$((dropped == 0 && elapsed_ms < 5000))" = 1
+
+# 8c. A DROP DATABASE that fails (a session is still connected) has told
+#     the worker to leave; its transaction's abort brings the worker back,
+#     and the rows queued before the DROP are finished with no new commit.
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_kept" >/dev/null
+setup_database "${DB}_kept"
+psql -X -q -d postgres -c "ALTER SYSTEM SET anomali_ts.worker_batch_size = 50" -c "SELECT pg_reload_conf()" >/dev/null
+sim_control '{"latency_ms": 1500}'
+psql -X -q -d "${DB}_kept" -c "INSERT INTO events (ev) SELECT jsonb_build_object('ip', 'h' || i || '.kept.example.net') FROM generate_series(1, 300) i" >/dev/null
+psql -X -q -d "${DB}_kept" -c "SELECT pg_sleep(8)" >/dev/null 2>&1 &
+holder=$!
+sleep 0.5
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_kept" >/dev/null 2>&1
+drop_failed=$?
+sim_control '{}'
+check "DROP DATABASE with another session connected fails" [ "$drop_failed" -ne 0 ]
+pending_at_failure=$(psql -X -q -At -d "${DB}_kept" -c "SELECT count(*) FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NOT NULL")
+wait_for_in "${DB}_kept" "SELECT count(*) = 300 FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NULL" 30
+kept_done=$?
+check "the $pending_at_failure rows still queued then are finished with no commit since" \
+	test "$((pending_at_failure > 0 && kept_done == 0))" = 1
+wait "$holder" 2>/dev/null
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_kept WITH (FORCE)" >/dev/null 2>&1
 
 # 9. A busy worker and DROP DATABASE ... WITH (FORCE): ended, no hang.
 psql -X -q -d postgres -c "CREATE DATABASE ${DB}_force" >/dev/null
@@ -274,13 +313,52 @@ psql -X -q -d postgres -c "DROP DATABASE ${DB}_force WITH (FORCE)" >/dev/null 2>
 dropped=$?
 sim_control '{}'
 check "DROP DATABASE WITH (FORCE) ends a busy worker ($busy running) within 10 s" \
-	[ "$dropped" -eq 0 ] && [ $(($(date +%s) - start)) -le 10 ]
+	test "$((dropped == 0 && $(date +%s) - start <= 10))" = 1
 # (a worker ended that way used to be restarted, every 5 s, into a database
 # that no longer exists)
 fatal_before=$(grep -c 'FATAL:  database [0-9]* does not exist' "$WORK/server.log" || true)
 sleep 7
 fatal_after=$(grep -c 'FATAL:  database [0-9]* does not exist' "$WORK/server.log" || true)
 check "and is not restarted into the dropped database" [ "$fatal_after" -eq "$fatal_before" ]
+
+# 10. More databases with queued rows than background worker slots: the
+#     start that finds no free slot is tried again by the launcher, so every
+#     database's rows are finished, with no new commit.  (Five databases,
+#     three slots for workers: five, less the launcher and the logical
+#     replication launcher.)
+restart_server() {
+	as_pg env -u SIM_KEY -u ANOMALI_SIM_KEY "$PG_BIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 60 \
+		restart -l "$WORK/server.log" >/dev/null
+}
+psql -X -q -d postgres -c "ALTER SYSTEM SET max_worker_processes = 5" \
+	-c "ALTER SYSTEM SET anomali_ts.worker_idle_timeout = '2s'" >/dev/null
+restart_server
+for i in 1 2 3 4 5; do
+	psql -X -q -d postgres -c "CREATE DATABASE ${DB}_slot$i" >/dev/null
+	setup_database "${DB}_slot$i"
+done
+sleep 3 # every worker of the setup has left
+retries_before=$(grep -c 'could not start a worker for database' "$WORK/server.log" || true)
+sim_control '{"latency_ms": 1500}'
+for i in 1 2 3 4 5; do
+	psql -X -q -d "${DB}_slot$i" -c "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '198.51.100.' || g) FROM generate_series(1, 5) g" >/dev/null
+done
+sim_control '{}'
+slots_done=0
+for i in 1 2 3 4 5; do
+	wait_for_in "${DB}_slot$i" "SELECT count(*) = 5 FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NULL" 40 &&
+		slots_done=$((slots_done + 1))
+done
+retries_after=$(grep -c 'could not start a worker for database' "$WORK/server.log" || true)
+check "a worker start found no free slot ($((retries_after - retries_before)) times)" \
+	[ "$retries_after" -gt "$retries_before" ]
+check "all five databases' rows are finished all the same ($slots_done of 5)" [ "$slots_done" -eq 5 ]
+for i in 1 2 3 4 5; do
+	psql -X -q -d postgres -c "DROP DATABASE ${DB}_slot$i WITH (FORCE)" >/dev/null 2>&1
+done
+psql -X -q -d postgres -c "ALTER SYSTEM RESET max_worker_processes" \
+	-c "ALTER SYSTEM RESET anomali_ts.worker_idle_timeout" >/dev/null
+restart_server
 
 psql -X -q -d postgres -c "ALTER SYSTEM RESET anomali_ts.worker_retry_delay" \
 	-c "ALTER SYSTEM RESET anomali_ts.worker_max_attempts" \
