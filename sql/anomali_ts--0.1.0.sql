@@ -167,11 +167,15 @@ CREATE FUNCTION anomali_alter_step(name text, config jsonb DEFAULT NULL,
 	AS $$
 BEGIN
 	IF anomali_alter_step.mode = 'async' THEN
+		-- Attachments whose table or jsonb column is gone are left alone,
+		-- as the worker leaves them
 		PERFORM anomali_ts.anomali_check_async_attachment(a.relid::regclass, a.column_name,
 		                                                  a.step_name, 'async'),
 				anomali_ts.anomali_create_queue_index(a.relid::regclass, a.column_name)
 		   FROM anomali_ts.attachment a
 		   JOIN pg_class c ON c.oid = a.relid
+		   JOIN pg_attribute t ON t.attrelid = a.relid AND t.attname = a.column_name
+							  AND NOT t.attisdropped AND t.atttypid = 'jsonb'::regtype
 		  WHERE a.step_name = anomali_alter_step.name;
 	END IF;
 	UPDATE anomali_ts.step s
@@ -294,12 +298,28 @@ CREATE FUNCTION anomali_create_queue_index(tbl regclass, column_name name)
 	RETURNS void LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	-- The predicate as PostgreSQL prints it back: an index with it is ours
+	predicate text := format('((%s #>> ''{arcanna,ioc,global,pending_step}''::text[]) IS NOT NULL)',
+							 quote_ident(column_name));
+	relname name;
+	nsp oid;
+	preferred text;
 BEGIN
-	EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s ((1)) '
-				   'WHERE (%I #>> ''{arcanna,ioc,global,pending_step}'') IS NOT NULL',
-				   left(format('%s_%s_anomali_queue',
-							   (SELECT relname FROM pg_class WHERE oid = tbl), column_name), 63),
-				   tbl, column_name);
+	IF EXISTS (SELECT 1 FROM pg_index i
+				WHERE i.indrelid = tbl AND pg_get_expr(i.indpred, i.indrelid) = predicate) THEN
+		RETURN;
+	END IF;
+	SELECT c.relname, c.relnamespace INTO relname, nsp FROM pg_class c WHERE c.oid = tbl;
+	preferred := format('%s_%s_anomali_queue', relname, column_name);
+	-- A name that would be cut to 63 bytes, or is taken, could name another
+	-- relation: then PostgreSQL chooses a free one
+	IF octet_length(preferred) <= 63 AND NOT EXISTS
+		(SELECT 1 FROM pg_class c WHERE c.relname = preferred AND c.relnamespace = nsp) THEN
+		EXECUTE format('CREATE INDEX %I ON %s ((1)) WHERE %s', preferred, tbl, predicate);
+	ELSE
+		EXECUTE format('CREATE INDEX ON %s ((1)) WHERE %s', tbl, predicate);
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION anomali_create_queue_index(regclass, name) IS
@@ -567,10 +587,13 @@ DECLARE
 	a record;
 BEGIN
 	FOR a IN
+		-- Attachments whose table or jsonb column is gone hold no queue
 		SELECT at.relid::regclass AS rel, at.column_name AS col, at.step_name AS step
 		  FROM anomali_ts.attachment at
 		  JOIN anomali_ts.step s ON s.name = at.step_name AND s.mode = 'async'
 		  JOIN pg_class c ON c.oid = at.relid
+		  JOIN pg_attribute t ON t.attrelid = at.relid AND t.attname = at.column_name
+							 AND NOT t.attisdropped AND t.atttypid = 'jsonb'::regtype
 		 ORDER BY 1, 2, 3
 	LOOP
 		tbl := a.rel;

@@ -115,3 +115,36 @@ SELECT count(*) AS indexes_while_sync FROM pg_index WHERE indrelid = 'events4'::
 SELECT anomali_alter_step('soon', mode => 'async');
 SELECT indexrelid::regclass AS queue_index, pg_get_expr(indpred, indrelid) AS queued_rows
   FROM pg_index WHERE indrelid = 'events4'::regclass;
+
+-- Switching to async skips an attachment whose column is gone (as the
+-- worker does) instead of refusing the switch for every table.
+CREATE TABLE events5 (ev jsonb);
+CREATE TABLE stale_events (ev jsonb, other jsonb);
+SELECT anomali_create_step('later2', '{"integration": "Sim", "ioc_fields": "ip"}');
+SELECT anomali_attach_step('events5', 'ev', 'later2');
+SELECT anomali_attach_step('stale_events', 'ev', 'later2');
+ALTER TABLE stale_events DROP COLUMN ev;
+SELECT anomali_alter_step('later2', mode => 'async');
+SELECT mode FROM step WHERE name = 'later2';
+SELECT count(*) AS events5_queue_indexes FROM pg_index WHERE indrelid = 'events5'::regclass;
+
+-- A table whose name leaves no room for the suffix still gets its queue
+-- index (PostgreSQL chooses the name), and so does each of two long
+-- columns whose names would be cut to the same 63 bytes; attaching again
+-- creates nothing more.
+CREATE TABLE events_from_the_production_firewall_cluster_in_region_eu_west_2 (ev jsonb);
+SELECT anomali_attach_step('events_from_the_production_firewall_cluster_in_region_eu_west_2', 'ev', 'later2');
+SELECT count(*) AS queue_indexes
+  FROM pg_index WHERE indrelid = 'events_from_the_production_firewall_cluster_in_region_eu_west_2'::regclass;
+CREATE TABLE soc_events_collected_by_the_regional_collector
+	(firewall_event_payload_primary jsonb, firewall_event_payload_secondary jsonb);
+SELECT anomali_create_step('later3', '{"integration": "Sim", "ioc_fields": "ip"}', mode => 'async');
+SELECT anomali_attach_step('soc_events_collected_by_the_regional_collector', 'firewall_event_payload_primary', 'later2');
+SELECT anomali_attach_step('soc_events_collected_by_the_regional_collector', 'firewall_event_payload_secondary', 'later3');
+SELECT anomali_create_queue_index('soc_events_collected_by_the_regional_collector', 'firewall_event_payload_primary');
+SELECT pg_get_expr(indpred, indrelid) AS queued_rows
+  FROM pg_index WHERE indrelid = 'soc_events_collected_by_the_regional_collector'::regclass
+ ORDER BY 1;
+-- The queue view, and so anomali_health(), skip the stale attachment too.
+SELECT tbl, column_name, step_name, queued FROM queue WHERE step_name = 'later2' ORDER BY 1::text, 2;
+SELECT count(*) AS health_rows FROM anomali_health('Sim');
