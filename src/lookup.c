@@ -319,6 +319,12 @@ handle_answer(const TsEndpoint *ep, LookupItem *items, Chunk *chunk,
 	chunk->pages++;
 	chunk->attempts = 0;
 
+	if (page->next_too_long)
+	{
+		chunk->error = psprintf("answer incomplete: ThreatStream's next-page link is longer than %d bytes",
+								TS_NEXT_MAX - 1);
+		return;
+	}
 	if (page->next[0] == '\0')
 	{
 		chunk->finished = true;

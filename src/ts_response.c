@@ -580,7 +580,24 @@ meta_member(Reader *r, const char *key, void *ctx)
 	TsPage	   *page = ctx;
 
 	if (strcmp(key, "next") == 0)
-		return read_short(r, page->next, sizeof(page->next));
+	{
+		bool		fits = true;
+
+		/* A link cut short must not read as "no more pages" */
+		page->next[0] = '\0';
+		if (r->p < r->end && *r->p == '"')
+		{
+			if (!read_string(r, page->next, sizeof(page->next), &fits))
+				return false;
+			if (!fits)
+			{
+				page->next[0] = '\0';
+				page->next_too_long = true;
+			}
+			return true;
+		}
+		return skip_value(r);
+	}
 	if (strcmp(key, "total_count") == 0 &&
 		r->p < r->end && (*r->p == '-' || isdigit((unsigned char) *r->p)))
 	{
@@ -645,6 +662,7 @@ ts_parse_page(const char *body, size_t len, TsPage *page)
 	page->count = 0;
 	page->total_count = -1;
 	page->next[0] = '\0';
+	page->next_too_long = false;
 	page->malformed = 0;
 
 	skip_ws(&r);

@@ -17,7 +17,7 @@
 
 #define TS_VALUE_MAX 512
 #define TS_SHORT_MAX 48
-#define TS_NEXT_MAX 2048
+#define TS_NEXT_MAX 65536		/* repeats q=: batch_size (<= 200) long values */
 #define TS_MAX_DEPTH 32
 
 /* One indicator object, reduced to what a verdict reads */
@@ -48,6 +48,7 @@ typedef struct TsPage
 	int			count;
 	long long	total_count;	/* -1 when absent */
 	char		next[TS_NEXT_MAX];	/* "" when null or absent */
+	bool		next_too_long;	/* a meta.next that did not fit: not followed */
 	int			malformed;		/* objects skipped: not an object, or no value */
 } TsPage;
 

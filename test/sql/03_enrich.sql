@@ -100,6 +100,17 @@ SELECT s.value, s.result, s.matches, s.positive_hits
   FROM anomali_enrich('{"d": "busy.example.net"}', '{"integration": "Sim", "ioc_fields": "d"}') ev,
        LATERAL show(ev, 'd') s;
 
+-- ... also when the request asked for 25 long values together, so that
+-- meta.next (which repeats the q= filter) is longer than 2 kB.
+SELECT s.value, s.result, s.matches, s.positive_hits
+  FROM anomali_enrich(jsonb_build_object('d', (SELECT jsonb_agg(v ORDER BY o) FROM (
+         SELECT 0 o, 'busy.example.net' v UNION ALL
+         SELECT i, 'host-' || i || '.a-rather-long-internal-subdomain-name.corp-division.example.org'
+           FROM generate_series(1, 24) i) x)),
+       '{"integration": "Sim", "ioc_fields": "d.[*]"}') ev,
+       LATERAL show(ev, 'd.[*]') s
+ WHERE s.value = 'busy.example.net';
+
 -- Non-public addresses are skipped by default, and reported as such.
 SET anomali_ts.skip_non_public = on;
 SELECT s.value, s.result, s.reason
