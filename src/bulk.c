@@ -3,8 +3,7 @@
  *		Enrichment of rows already stored, in batches.
  *
  * anomali_enrich_batch() takes the next batch_rows rows of one plain table
- * after a ctid position and before a ctid limit (a TID range scan, so each
- * batch reads only its own pages), skips rows this step has already
+ * after a ctid position and before a ctid limit, skips rows this step has already
  * enriched, looks up the unique observables of the whole batch together,
  * and updates each row by ctid and xmin, so a row changed meanwhile is left
  * alone rather than overwritten.
@@ -40,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "enrich.h"
 #include "row_update.h"
@@ -49,6 +49,86 @@
 #define LOOKAHEAD_GROUP 100
 
 PG_FUNCTION_INFO_V1(anomali_enrich_batch);
+
+/* Rows the table holds per page, or -1 when it was never analysed */
+static double
+rows_per_page(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	double		density = -1;
+
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
+
+		if (form->reltuples > 0 && form->relpages > 0)
+			density = form->reltuples / form->relpages;
+		ReleaseSysCache(tup);
+	}
+	return density;
+}
+
+/*
+ * Read up to limit rows after "after" and before "before", in ctid order,
+ * from a window of pages just large enough for them.  A TID range scan
+ * returns rows in no order the planner knows, so they are sorted; without
+ * the window every read would fetch and sort the rest of the table.  The
+ * query takes $1 after, $2 the window's end and $3 limit, and returns ctid
+ * first.  Empty windows are passed over.  *next is where the following
+ * read starts: the last row returned, or the window's end when the window
+ * held fewer than limit rows.  Returns the number of rows (0: nothing is
+ * left before "before").
+ */
+static uint64
+read_window(const char *query, ItemPointer after, ItemPointer before,
+			int32 limit, double density, ItemPointer next)
+{
+	Oid			types[3] = {TIDOID, TIDOID, INT4OID};
+	Datum		args[3];
+	BlockNumber pages;
+	ItemPointerData start;
+	ItemPointerData end;
+
+	/* Twice the rows expected, and one page for a start mid-page */
+	pages = density > 0 ? (BlockNumber) (2.0 * limit / density) + 1 : (BlockNumber) limit;
+	pages = Max(pages, 2);
+	ItemPointerCopy(after, &start);
+
+	for (;;)
+	{
+		BlockNumber from = ItemPointerGetBlockNumber(&start);
+
+		if (ItemPointerCompare(&start, before) >= 0)
+		{
+			ItemPointerCopy(before, next);
+			return 0;
+		}
+		if (ItemPointerGetBlockNumber(before) - from <= pages)
+			ItemPointerCopy(before, &end);
+		else
+			ItemPointerSet(&end, from + pages, 0);
+
+		args[0] = PointerGetDatum(&start);
+		args[1] = PointerGetDatum(&end);
+		args[2] = Int32GetDatum(limit);
+		if (SPI_execute_with_args(query, 3, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rows of a table by ctid");
+
+		if (SPI_processed == (uint64) limit)
+		{
+			bool		isnull;
+			Datum		ctid = SPI_getbinval(SPI_tuptable->vals[limit - 1],
+											 SPI_tuptable->tupdesc, 1, &isnull);
+
+			ItemPointerCopy((ItemPointer) DatumGetPointer(ctid), next);
+			return SPI_processed;
+		}
+		ItemPointerCopy(&end, next);
+		if (SPI_processed > 0)
+			return SPI_processed;
+		ItemPointerCopy(&end, &start);
+	}
+}
 
 /* The object at a key of an object container, or NULL */
 static JsonbContainer *
@@ -126,10 +206,8 @@ checked_relation(Oid relid)
 static void
 look_ahead(EnrichBatch *batch, const EnrichConfig *cfg, const char *rel,
 		   const char *column, ItemPointer after, ItemPointer before,
-		   int32 max_rows)
+		   int32 max_rows, double density)
 {
-	Oid			types[3] = {TIDOID, TIDOID, INT4OID};
-	Datum		args[3];
 	ItemPointerData pos;
 	char	   *query;
 	int64		nread = 0;
@@ -148,26 +226,19 @@ look_ahead(EnrichBatch *batch, const EnrichConfig *cfg, const char *rel,
 		SPITupleTable *rows;
 		uint64		nrows;
 
-		args[0] = PointerGetDatum(&pos);
-		args[1] = PointerGetDatum(before);
-		args[2] = Int32GetDatum(group);
-		if (SPI_execute_with_args(query, 3, types, args, NULL,
-								  false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read ahead in %s", rel);
+		nrows = read_window(query, &pos, before, group, density, &pos);
+		if (nrows == 0)
+			break;				/* the range ends here */
 		rows = SPI_tuptable;
-		nrows = SPI_processed;
 		nread += nrows;
 
 		for (uint64 i = 0; i < nrows && room > 0; i++)
 		{
 			HeapTuple	t = rows->vals[i];
-			bool		ctid_null;
 			bool		ev_null;
-			Datum		ctid = SPI_getbinval(t, rows->tupdesc, 1, &ctid_null);
 			Datum		ev = SPI_getbinval(t, rows->tupdesc, 2, &ev_null);
 			Jsonb	   *event;
 
-			ItemPointerCopy((ItemPointer) DatumGetPointer(ctid), &pos);
 			if (ev_null)
 				continue;
 			event = DatumGetJsonbP(ev);
@@ -178,8 +249,6 @@ look_ahead(EnrichBatch *batch, const EnrichConfig *cfg, const char *rel,
 				pfree(event);
 		}
 		SPI_freetuptable(rows);
-		if (nrows < (uint64) group)
-			break;				/* the range ends here */
 	}
 	pfree(query);
 }
@@ -201,8 +270,7 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	ItemPointer before = (ItemPointer) PG_GETARG_POINTER(5);
 	const Step *step = step_get(step_name);
 	char	   *rel;
-	Oid			select_types[3] = {TIDOID, TIDOID, INT4OID};
-	Datum		select_values[3];
+	double		density;
 	Datum	   *ctids;
 	Datum	   *events;
 	Datum	   *xmins;
@@ -229,29 +297,20 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 	rel = checked_relation(relid);
 
 	SPI_connect();
-	select_values[0] = PointerGetDatum(after);
-	select_values[1] = PointerGetDatum(before);
-	select_values[2] = Int32GetDatum(batch_rows);
-	if (SPI_execute_with_args(psprintf("SELECT ctid, xmin, %s FROM ONLY %s "
-									   "WHERE ctid > $1 AND ctid < $2 ORDER BY ctid LIMIT $3",
-									   quote_identifier(column), rel),
-							  3, select_types, select_values, NULL,
-							  false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read a batch of %s", rel);
+	density = rows_per_page(relid);
+	nrows = read_window(psprintf("SELECT ctid, xmin, %s FROM ONLY %s "
+								 "WHERE ctid > $1 AND ctid < $2 ORDER BY ctid LIMIT $3",
+								 quote_identifier(column), rel),
+						after, before, batch_rows, density, &last);
 	rows = SPI_tuptable;
-	nrows = SPI_processed;
-	ItemPointerCopy(after, &last);
 
 	batch = enrich_batch_begin(step->config);
 	batch_row = palloc(sizeof(int) * Max(nrows, 1));
 	for (uint64 i = 0; i < nrows; i++)
 	{
-		bool		ctid_null;
 		bool		ev_null;
-		Datum		ctid = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &ctid_null);
 		Datum		ev = SPI_getbinval(rows->vals[i], rows->tupdesc, 3, &ev_null);
 
-		ItemPointerCopy((ItemPointer) DatumGetPointer(ctid), &last);
 		if (ev_null || !step->enabled)
 			continue;
 		if (already_enriched(DatumGetJsonbP(ev), step->config))
@@ -262,10 +321,10 @@ anomali_enrich_batch(PG_FUNCTION_ARGS)
 
 	if (nbatch > 0)
 	{
-		/* A batch that stopped short has reached the end: nothing ahead */
-		if (nrows == (uint64) batch_rows)
+		/* Nothing lies ahead of the range's last batch */
+		if (ItemPointerCompare(&last, before) < 0)
 			look_ahead(batch, step->config, rel, column, &last, before,
-					   batch_rows);
+					   batch_rows, density);
 		enrich_batch_lookup(batch);
 	}
 

@@ -126,3 +126,23 @@ SELECT value AS cached FROM anomali_cache_contents()
  WHERE value IN (SELECT ev ->> 'ip' FROM ahead_one) ORDER BY value;
 SELECT id, ev ? 'arcanna' AS written FROM ahead_one ORDER BY id;
 RESET anomali_ts.batch_size;
+
+-- Each batch reads only the pages it needs: a TID range scan returns rows
+-- in no order the planner knows, so a batch that read "every row after
+-- the last one" would read and sort the rest of the table each time, and
+-- 3,000 rows in batches of 100 would read about 45,000 row versions.
+SET anomali_ts.cache_ttl = '1h';
+CREATE TABLE long_stored (id int, ev jsonb);
+INSERT INTO long_stored
+SELECT i, jsonb_build_object('ip', '198.51.100.' || (1 + i % 20)) FROM generate_series(1, 3000) i;
+ANALYZE long_stored;
+SELECT pg_stat_force_next_flush();
+SELECT seq_tup_read AS reads_before FROM pg_stat_user_tables WHERE relname = 'long_stored' \gset
+SET client_min_messages = warning;
+CALL anomali_enrich_table('long_stored', 'ev', 'bulk', batch_rows => 100);
+RESET client_min_messages;
+SELECT pg_stat_force_next_flush();
+SELECT (SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'long_stored') - :reads_before
+         < 3 * 3000 AS each_row_read_a_few_times_at_most,
+       (SELECT count(*) FROM long_stored
+         WHERE ev #> '{arcanna,ioc,global,steps}' ? 'Bulk') AS enriched;
