@@ -3,10 +3,11 @@
  *		Enrichment of rows already stored, in batches.
  *
  * anomali_enrich_batch() takes the next batch_rows rows of one plain table
- * after a ctid position and before a ctid limit, skips rows this step has already
- * enriched, looks up the unique observables of the whole batch together,
- * and updates each row by ctid and xmin, so a row changed meanwhile is left
- * alone rather than overwritten.
+ * after a ctid position and before a ctid limit, read from a window of
+ * pages sized by the table's rows per page (read_window), skips rows this
+ * step has already enriched, looks up the unique observables of the whole
+ * batch together, and updates each row by ctid and xmin, so a row changed
+ * meanwhile is left alone rather than overwritten.
  *
  * ctid identifies a row only within one relation, so partitioned tables
  * and inheritance parents are refused (each partition is enriched on its
@@ -22,8 +23,8 @@
  *
  * Requests carry anomali_ts.batch_size observables, and a batch's last one is
  * usually part full; left alone, every batch would add one request.  So a
- * batch that has read batch_rows rows looks ahead: it reads up to as many
- * again after its last row and adds observables of unfinished ones as
+ * batch that is not the range's last looks ahead: it reads up to as many
+ * rows again after its last row and adds observables of unfinished ones as
  * look-ahead (enrich.h) until its last request is full.  They are looked up
  * and cached, never written; the next batch finds them in the cache.  A
  * failed look-ahead lookup is not cached either, so that batch just asks
