@@ -285,10 +285,17 @@ BEGIN
 			USING ERRCODE = 'wrong_object_type',
 				  HINT = 'Attach the step to each partition.';
 	END IF;
+	-- A background worker cannot see another session's temporary table
+	IF anomali_check_async_attachment.mode = 'async'
+	   AND (SELECT relpersistence FROM pg_class WHERE oid = tbl) = 't' THEN
+		RAISE EXCEPTION 'asynchronous steps cannot be attached to temporary table %', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Use a synchronous step, or a table that is not temporary.';
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION anomali_check_async_attachment(regclass, name, text, text) IS
-	'Refuse an asynchronous step on a column that has another step, or on a partitioned table.';
+	'Refuse an asynchronous step on a column that has another step, or on a partitioned or temporary table.';
 REVOKE ALL ON FUNCTION anomali_check_async_attachment(regclass, name, text, text) FROM PUBLIC;
 
 -- Queued rows of asynchronous steps are found through a partial index on

@@ -46,6 +46,7 @@
 #include <malloc.h>
 #endif
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -866,7 +867,7 @@ process_rows(Oid relid, const char *column, const char *step_name,
 
 		/* Huge events: stop well before one UPDATE's array would exceed 1 GB */
 		if (!isnull)
-			bytes += VARSIZE_ANY(DatumGetPointer(ev));
+			bytes += toast_raw_datum_size(ev);	/* stored out of line too */
 		if (nbatch > 0 && bytes > BATCH_MAX_BYTES)
 			break;
 		if (!isnull && enrich_batch_add(batch, DatumGetJsonbP(ev)))

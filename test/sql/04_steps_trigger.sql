@@ -148,3 +148,7 @@ SELECT pg_get_expr(indpred, indrelid) AS queued_rows
 -- The queue view, and so anomali_health(), skip the stale attachment too.
 SELECT tbl, column_name, step_name, queued FROM queue WHERE step_name = 'later2' ORDER BY 1::text, 2;
 SELECT count(*) AS health_rows FROM anomali_health('Sim');
+
+-- A background worker cannot see a temporary table: no async step there.
+CREATE TEMP TABLE temp_events (ev jsonb);
+SELECT anomali_attach_step('temp_events', 'ev', 'later2');
