@@ -15,7 +15,7 @@
 #   BENCH_EVENTS         events in the slice (half DNS, half SSL)   5000
 #   BENCH_D0_EVENTS      events for D0, the slow PL/Python trigger    300
 #   BENCH_LATENCY_MS     simulator latency per request (ms)             2
-#   BENCH_REPEAT         runs of A and B (the median is reported)       5
+#   BENCH_REPEAT         runs of A, B, the ceilings, F rows (median)     5
 #   BENCH_COLD_REPEAT    runs of C, D1, E and F (the median is reported) 3
 #   BENCH_E_BATCH_ROWS   batch_rows of anomali_enrich_table           1000
 #   BENCH_STEP_TIMEOUT   seconds allowed for one measurement          240
