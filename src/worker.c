@@ -124,8 +124,7 @@ PGDLLEXPORT void anomali_worker_main(Datum arg);
 PG_FUNCTION_INFO_V1(anomali_worker_status);
 
 static void at_xact_end(XactEvent event, void *arg);
-static void wake_or_start(Oid dbid);
-static void wake_only(Oid dbid);
+static void wake_worker(Oid dbid, bool start);
 static void register_callback(void);
 static WorkerSlot *find_slot(Oid dbid);
 static WorkerSlot *new_slot(void);
@@ -293,9 +292,9 @@ at_xact_end(XactEvent event, void *arg)
 		return;
 
 	if (queued_in_xact && commit)
-		wake_or_start(MyDatabaseId);
+		wake_worker(MyDatabaseId, true);
 	if (dropping_extension && commit)
-		wake_only(MyDatabaseId);
+		wake_worker(MyDatabaseId, false);
 	if (OidIsValid(dropping_database) && abort)
 	{
 		WorkerSlot *slot;
@@ -305,7 +304,7 @@ at_xact_end(XactEvent event, void *arg)
 		if (slot != NULL)
 			slot->dropped = false;
 		LWLockRelease(wshared->lock);
-		wake_or_start(dropping_database);
+		wake_worker(dropping_database, true);
 	}
 
 	queued_in_xact = false;
@@ -313,20 +312,6 @@ at_xact_end(XactEvent event, void *arg)
 	dropping_database = InvalidOid;
 }
 
-/* Set the latch of the database's worker, if one runs */
-static void
-wake_only(Oid dbid)
-{
-	WorkerSlot *slot;
-
-	if (wshared == NULL)
-		return;
-	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
-	slot = find_slot(dbid);
-	if (slot != NULL && slot->pid > 0)
-		SetLatch(&GetPGProcByNumber(slot->pgprocno)->procLatch);
-	LWLockRelease(wshared->lock);
-}
 
 /*
  * A slot for a database that has none: a free one, else one whose worker
@@ -357,13 +342,14 @@ find_slot(Oid dbid)
 }
 
 /*
- * Set the latch of the database's worker, or start one.  Runs in a commit
- * callback and in the launcher, so it never raises: a failure to start
- * (every max_worker_processes slot taken) is logged and marks the database
- * wanted, and the launcher tries again until a slot is free.
+ * Set the latch of the database's worker, or (when start is true) start
+ * one.  Runs in transaction callbacks and in the launcher, so it never
+ * raises: a failure to start (every max_worker_processes slot taken) is
+ * logged and marks the database wanted, and the launcher tries again until
+ * a slot is free.
  */
 static void
-wake_or_start(Oid dbid)
+wake_worker(Oid dbid, bool start)
 {
 	WorkerSlot *slot;
 	BackgroundWorker w;
@@ -381,6 +367,11 @@ wake_or_start(Oid dbid)
 		 * only if its latch is not set, so no wake-up is lost.
 		 */
 		SetLatch(&GetPGProcByNumber(slot->pgprocno)->procLatch);
+		LWLockRelease(wshared->lock);
+		return;
+	}
+	if (!start)
+	{
 		LWLockRelease(wshared->lock);
 		return;
 	}
@@ -461,7 +452,7 @@ anomali_launcher_main(Datum arg)
 	CommitTransactionCommand();
 
 	foreach(lc, dbids)
-		wake_or_start(lfirst_oid(lc));
+		wake_worker(lfirst_oid(lc), true);
 	list_free(dbids);
 
 	for (;;)
@@ -481,7 +472,7 @@ anomali_launcher_main(Datum arg)
 				wanted[nwanted++] = wshared->slots[i].dbid;
 		LWLockRelease(wshared->lock);
 		for (int i = 0; i < nwanted; i++)
-			wake_or_start(wanted[i]);
+			wake_worker(wanted[i], true);
 	}
 }
 
