@@ -76,6 +76,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "created_fields.h"
@@ -113,6 +114,7 @@ typedef struct WorkerShared
 static WorkerShared *wshared = NULL;
 static bool queued_in_xact = false;
 static Oid	dropping_database = InvalidOid;	/* DROP DATABASE in this xact */
+static bool dropping_database_had_worker = false;	/* and it may come back */
 static bool dropping_extension = false; /* DROP EXTENSION in this xact */
 static bool callback_registered = false;
 static bool am_worker = false;
@@ -126,6 +128,7 @@ PG_FUNCTION_INFO_V1(anomali_worker_status);
 static void at_xact_end(XactEvent event, void *arg);
 static void wake_worker(Oid dbid, bool start);
 static void register_callback(void);
+static bool database_takes_workers(Oid dbid);
 static WorkerSlot *find_slot(Oid dbid);
 static WorkerSlot *new_slot(void);
 static void release_slot(int code, Datum arg);
@@ -199,18 +202,35 @@ note_dropped_database(ObjectAccessType access, Oid classId, Oid objectId,
 	if (classId == DatabaseRelationId)
 	{
 		WorkerSlot *slot;
+		bool		had_worker = false;
 
 		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 		slot = find_slot(objectId);
+
+		/*
+		 * A database that never had a worker gets a slot too, marked: a
+		 * commit of queued rows there while the DROP waits for sessions to
+		 * leave must not start one into a database about to vanish.
+		 */
+		if (slot == NULL && (slot = new_slot()) != NULL)
+			slot->dbid = objectId;
 		if (slot != NULL)
 		{
 			/* An idle worker leaves now, not after its idle timeout */
 			slot->dropped = true;
+			had_worker = slot->pid > 0 || slot->starting_since != 0 || slot->wanted;
 			if (slot->pid > 0)
 				SetLatch(&GetPGProcByNumber(slot->pgprocno)->procLatch);
 		}
 		LWLockRelease(wshared->lock);
 		dropping_database = objectId;
+
+		/*
+		 * If the DROP fails, only a worker that was there comes back, and
+		 * only into a database that takes connections (a failed DROP of
+		 * template0 must not start one).
+		 */
+		dropping_database_had_worker = had_worker && database_takes_workers(objectId);
 		register_callback();
 	}
 	else if (classId == ExtensionRelationId &&
@@ -234,7 +254,7 @@ worker_register_launcher(void)
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
+	w.bgw_restart_time = 5;		/* after a crash restart or a terminate, too */
 	snprintf(w.bgw_library_name, BGW_MAXLEN, "anomali_ts");
 	snprintf(w.bgw_function_name, BGW_MAXLEN, "anomali_launcher_main");
 	snprintf(w.bgw_name, BGW_MAXLEN, "anomali_ts launcher");
@@ -254,6 +274,23 @@ bool
 worker_is_self(void)
 {
 	return am_worker;
+}
+
+/* Does the database take connections (not a template, not closed)? */
+static bool
+database_takes_workers(Oid dbid)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+	bool		takes = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		takes = db->datallowconn && !db->datistemplate;
+		ReleaseSysCache(tup);
+	}
+	return takes;
 }
 
 /* Register at_xact_end once per backend */
@@ -304,12 +341,14 @@ at_xact_end(XactEvent event, void *arg)
 		if (slot != NULL)
 			slot->dropped = false;
 		LWLockRelease(wshared->lock);
-		wake_worker(dropping_database, true);
+		if (dropping_database_had_worker)
+			wake_worker(dropping_database, true);
 	}
 
 	queued_in_xact = false;
 	dropping_extension = false;
 	dropping_database = InvalidOid;
+	dropping_database_had_worker = false;
 }
 
 
@@ -370,7 +409,8 @@ wake_worker(Oid dbid, bool start)
 		LWLockRelease(wshared->lock);
 		return;
 	}
-	if (!start)
+	/* Not into a database being dropped (a DROP that fails clears this) */
+	if (!start || (slot != NULL && slot->dropped))
 	{
 		LWLockRelease(wshared->lock);
 		return;
@@ -392,7 +432,6 @@ wake_worker(Oid dbid, bool start)
 	slot->dbid = dbid;
 	slot->pid = 0;
 	slot->starting_since = now;
-	slot->dropped = false;
 	slot->wanted = false;
 	LWLockRelease(wshared->lock);
 

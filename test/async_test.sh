@@ -322,6 +322,46 @@ sleep 7
 fatal_after=$(grep -c 'FATAL:  database [0-9]* does not exist' "$WORK/server.log" || true)
 check "and is not restarted into the dropped database" [ "$fatal_after" -eq "$fatal_before" ]
 
+# 9b. A failed DROP of a database that takes no connections (template0)
+#     starts no worker there; a successful DROP while a session commits
+#     queued rows in it leaves no worker restarting into the dropped
+#     database.
+fatal_t0=$(grep -c 'FATAL:  database "template0" is not currently accepting connections' "$WORK/server.log" || true)
+psql -X -q -d postgres -c "DROP DATABASE template0" >/dev/null 2>&1
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_race2" >/dev/null
+setup_database "${DB}_race2"
+race_oid=$(psql -X -q -At -d postgres -c "SELECT oid FROM pg_database WHERE datname = '${DB}_race2'")
+psql -X -q -d "${DB}_race2" -c "BEGIN" -c "INSERT INTO events (ev) VALUES ('{\"ip\": \"198.51.100.7\"}')" \
+	-c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null 2>&1 &
+committer=$!
+sleep 0.5
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_race2" >/dev/null 2>&1
+race_dropped=$?
+wait "$committer" 2>/dev/null
+fatal_r0=$(grep -c "FATAL:  database $race_oid does not exist" "$WORK/server.log" || true)
+sleep 7
+fatal_t1=$(grep -c 'FATAL:  database "template0" is not currently accepting connections' "$WORK/server.log" || true)
+fatal_r1=$(grep -c "FATAL:  database $race_oid does not exist" "$WORK/server.log" || true)
+check "a failed DROP DATABASE template0 starts no worker there" [ "$fatal_t1" -eq "$fatal_t0" ]
+check "a DROP DATABASE that waited for a session committing queued rows succeeds, and no worker restarts into it" \
+	test "$((race_dropped == 0 && fatal_r1 == fatal_r0))" = 1
+
+# 9c. The launcher comes back after a crash restart (here a worker killed
+#     with SIGKILL), and so does its retrying of failed starts.
+psql -X -q -d postgres -c "CREATE DATABASE ${DB}_crash" >/dev/null
+setup_database "${DB}_crash"
+sim_control '{"latency_ms": 3000}'
+psql -X -q -d "${DB}_crash" -c "INSERT INTO events (ev) SELECT jsonb_build_object('ip', '198.18.1.' || i) FROM generate_series(1, 20) i" >/dev/null
+sleep 1
+crash_pid=$(psql -X -q -At -d postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'anomali_ts worker' AND datname = '${DB}_crash'")
+[ -n "$crash_pid" ] && kill -9 "$crash_pid"
+sim_control '{}'
+check "after a crash restart the launcher runs again" \
+	wait_for_in postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'anomali_ts launcher'" 30
+check "and the rows queued before the crash are finished" \
+	wait_for_in "${DB}_crash" "SELECT count(*) = 20 FROM events WHERE ev #>> '{arcanna,ioc,global,pending_step}' IS NULL" 40
+psql -X -q -d postgres -c "DROP DATABASE ${DB}_crash WITH (FORCE)" >/dev/null 2>&1
+
 # 10. More databases with queued rows than background worker slots: the
 #     start that finds no free slot is tried again by the launcher, so every
 #     database's rows are finished, with no new commit.  (Five databases,
