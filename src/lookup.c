@@ -319,9 +319,9 @@ handle_answer(const TsEndpoint *ep, LookupItem *items, Chunk *chunk,
 	chunk->pages++;
 	chunk->attempts = 0;
 
-	if (page->next_too_long)
+	if (page->next_unusable)
 	{
-		chunk->error = psprintf("answer incomplete: ThreatStream's next-page link is longer than %d bytes",
+		chunk->error = psprintf("answer incomplete: ThreatStream's next-page link cannot be followed (not a string, not text, or longer than %d bytes)",
 								TS_NEXT_MAX - 1);
 		return;
 	}

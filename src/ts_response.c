@@ -583,19 +583,27 @@ meta_member(Reader *r, const char *key, void *ctx)
 	{
 		bool		fits = true;
 
-		/* A link cut short must not read as "no more pages" */
-		page->next[0] = '\0';
+		/*
+		 * A link cut short, or not a string, must not read as "no more
+		 * pages"; null or "" after a link (a repeated key) does not undo it
+		 */
 		if (r->p < r->end && *r->p == '"')
 		{
-			if (!read_string(r, page->next, sizeof(page->next), &fits))
+			char	   *link = malloc(TS_NEXT_MAX);
+			bool		ok;
+
+			if (link == NULL)
 				return false;
-			if (!fits)
-			{
-				page->next[0] = '\0';
-				page->next_too_long = true;
-			}
-			return true;
+			ok = read_string(r, link, TS_NEXT_MAX, &fits);
+			if (ok && !fits)
+				page->next_unusable = true;
+			else if (ok && link[0] != '\0')
+				memcpy(page->next, link, strlen(link) + 1);
+			free(link);
+			return ok;
 		}
+		if (r->p < r->end && *r->p != 'n')
+			page->next_unusable = true; /* a number, object, array, bool */
 		return skip_value(r);
 	}
 	if (strcmp(key, "total_count") == 0 &&
@@ -662,7 +670,7 @@ ts_parse_page(const char *body, size_t len, TsPage *page)
 	page->count = 0;
 	page->total_count = -1;
 	page->next[0] = '\0';
-	page->next_too_long = false;
+	page->next_unusable = false;
 	page->malformed = 0;
 
 	skip_ws(&r);

@@ -48,7 +48,8 @@ typedef struct TsPage
 	int			count;
 	long long	total_count;	/* -1 when absent */
 	char		next[TS_NEXT_MAX];	/* "" when null or absent */
-	bool		next_too_long;	/* a meta.next that did not fit: not followed */
+	bool		next_unusable;	/* a meta.next too long, not text, or not a
+								 * string: an incomplete answer */
 	int			malformed;		/* objects skipped: not an object, or no value */
 } TsPage;
 

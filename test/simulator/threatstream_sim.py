@@ -48,7 +48,8 @@ Options in the URL override the global ones.  Option names:
     fault=KIND        none, notjson, html, objects_null, oversized, hang,
                       close_mid_body, trickle, wrong_value, bad_fields,
                       deep_nesting, empty, long_next (a meta.next link of
-                      70,000 bytes on the same origin)
+                      70,000 bytes on the same origin), number_next (a
+                      meta.next that is the number 12)
     size_kb=N         body size for fault=oversized (default 4096)
     trickle_ms=N      delay between bytes for fault=trickle (default 500)
     depth=N           nesting depth for fault=deep_nesting (default 10000)
@@ -105,7 +106,7 @@ API_SEGMENTS = ["api", "v2", "intelligence"]
 FAULT_KINDS = {
     "none", "notjson", "html", "objects_null", "oversized", "hang",
     "close_mid_body", "trickle", "wrong_value", "bad_fields",
-    "deep_nesting", "empty", "long_next",
+    "deep_nesting", "empty", "long_next", "number_next",
 }
 
 # Integer options: (minimum, maximum, default).
@@ -1149,6 +1150,8 @@ class Handler(BaseHTTPRequestHandler):
         document = envelope(objects, total, limit, offset, prefix, pairs, took)
         if fault == "objects_null":
             document["objects"] = None
+        if fault == "number_next":
+            document["meta"]["next"] = 12
         if fault == "long_next":
             document["meta"]["next"] = (page_link(prefix, pairs, offset + limit) +
                                         "&pad=" + "x" * 70000)

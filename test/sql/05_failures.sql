@@ -27,6 +27,7 @@ SELECT anomali_create_integration(f, :'sim_user', :'sim_key',
 	('BadFields', 'tag=badfields,fault=bad_fields'),
 	('Deep', 'tag=deep,fault=deep_nesting'),
 	('LongNext', 'tag=longnext,fault=long_next'),
+	('NumberNext', 'tag=numbernext,fault=number_next'),
 	('Slow', 'tag=slow,latency_ms=3000')
   ) AS v(f, opts);
 RESET log_statement;
@@ -38,7 +39,8 @@ SET anomali_ts.max_response_size = '1MB';
 -- Each integration asked about the same malicious IP: never not_malicious.
 SELECT f AS integration, r.global, r.error
   FROM unnest(ARRAY['F401', 'F403', 'F429', 'F503', 'Flaky', 'NotJson', 'Html', 'Null',
-                    'Huge', 'Hang', 'Cut', 'Trickle', 'Slow', 'Sim500', 'LongNext']) f
+                    'Huge', 'Hang', 'Cut', 'Trickle', 'Slow', 'Sim500', 'LongNext',
+                    'NumberNext']) f
   LEFT JOIN LATERAL (
 	SELECT ev #>> '{arcanna,ioc,global,result}' AS global,
 	       regexp_replace(ev #>> '{arcanna,ioc,fields,ip,observables,0,error}',
