@@ -314,7 +314,9 @@ DECLARE
 	preferred text;
 BEGIN
 	IF EXISTS (SELECT 1 FROM pg_index i
-				WHERE i.indrelid = tbl AND pg_get_expr(i.indpred, i.indrelid) = predicate) THEN
+				WHERE i.indrelid = tbl AND i.indisvalid AND NOT i.indisunique
+				  AND pg_get_expr(i.indexprs, i.indrelid) = '1'
+				  AND pg_get_expr(i.indpred, i.indrelid) = predicate) THEN
 		RETURN;
 	END IF;
 	SELECT c.relname, c.relnamespace INTO relname, nsp FROM pg_class c WHERE c.oid = tbl;

@@ -152,3 +152,11 @@ SELECT count(*) AS health_rows FROM anomali_health('Sim');
 -- A background worker cannot see a temporary table: no async step there.
 CREATE TEMP TABLE temp_events (ev jsonb);
 SELECT anomali_attach_step('temp_events', 'ev', 'later2');
+
+-- Only an index of the queue's own shape counts as the queue index: a
+-- user's unique index with the same predicate does not.
+CREATE TABLE events6 (id int, ev jsonb);
+CREATE UNIQUE INDEX events6_user ON events6 (id)
+	WHERE ((ev #>> '{arcanna,ioc,global,pending_step}') IS NOT NULL);
+SELECT anomali_attach_step('events6', 'ev', 'later2');
+SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'events6'::regclass;
