@@ -55,7 +55,7 @@ SET search_path = public, anomali_ts;
 SET log_statement = 'none';
 SET log_min_error_statement = 'panic';
 SET client_min_messages = warning;
-SELECT anomali_create_integration('Anomali', :'ts_user', :'ts_key', :'ts_url');
+SELECT anomali_create_integration('Anomali', :'ts_user', :'ts_key', :'ts_url') \g /dev/null
 RESET log_statement;
 RESET log_min_error_statement;
 RESET client_min_messages;
@@ -70,7 +70,7 @@ SQL
 SET search_path = public, anomali_ts;
 SELECT anomali_create_step('threatstream', jsonb_build_object(
 	'integration', 'Anomali', 'display_name', 'Anomali ThreatStream',
-	'ioc_fields', :'fields', 'confidence_threshold', 50));
+	'ioc_fields', :'fields', 'confidence_threshold', 50)) \g /dev/null
 SELECT anomali_attach_step('zeek_events', 'ev', 'threatstream') AS trigger_name \gset
 \echo Trigger :trigger_name enriches zeek_events.ev on INSERT and COPY.
 SELECT count(*) AS views FROM anomali_create_report_views('zeek_events', 'ev', 'zeek');
